@@ -1,0 +1,238 @@
+"""The ``citebot`` command line: index, ask, chat, eval.
+
+Heavy libraries (numpy, FAISS, torch) are imported inside commands, so ``citebot --help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+if TYPE_CHECKING:
+    from retrieval import Library
+
+log = logging.getLogger("citebot")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"citebot: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Known failures become one line on stderr and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from embeddings import EmbeddingError
+        from retrieval import CitebotError
+
+        try:
+            return func(*args, **kwargs)
+        except (CitebotError, EmbeddingError) as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except BrokenPipeError:
+            sys.stderr.close()  # reader went away (e.g. `| head`): nothing left to say
+            sys.exit(0)
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def index_option(func: F) -> F:
+    return click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="CITEBOT_INDEX",
+        help="Index folder. Default: $CITEBOT_INDEX, else ~/.local/share/citebot/index.",
+    )(func)
+
+
+def model_option(func: F) -> F:
+    return click.option(
+        "--model",
+        envvar="CITEBOT_MODEL",
+        metavar="NAME_OR_PATH",
+        help="sentence-transformers model name or folder ($CITEBOT_MODEL). Default: the bundled all-MiniLM-L6-v2, "
+        "or for ask/chat the model the index was built with.",
+    )(func)
+
+
+def _index_dir(index_dir: Path | None) -> Path:
+    from retrieval.index import default_index_dir
+
+    return index_dir or default_index_dir()
+
+
+def open_library(index_dir: Path | None, model: str | None) -> Library:
+    """The library to answer from; on first use of the default location, index the bundled article."""
+    from embeddings import Embedder
+    from retrieval import IndexMissing, Library
+    from retrieval.corpus import bundled_corpus
+    from retrieval.index import build_index, current_build_id, manifest_model
+
+    path = _index_dir(index_dir)
+    embedder = Embedder(model or manifest_model(path))
+    if current_build_id(path) is None:
+        source = click.get_current_context().get_parameter_source("index_dir")
+        if source not in (ParameterSource.DEFAULT, None):
+            raise IndexMissing(f"no index at {path}: run `citebot index --index {path}` first")
+        click.echo(f"citebot: no index yet; indexing the bundled article into {path} (once)", err=True)
+        build_index([bundled_corpus()], path, embedder, progress=sys.stderr.isatty())
+    return Library(path, embedder)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+@click.version_option(package_name="citebot", message="%(prog)s %(version)s")
+def cli(verbose: int) -> None:
+    """citebot answers questions about a collection of articles by quoting them, with citations."""
+    from bot.logs import setup_logging
+
+    setup_logging(verbose)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings; only the summary.")
+@friendly_errors
+def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, quiet: bool) -> None:
+    """(Re)build the index from PATHS (files or folders of .txt, .md, .jsonl).
+
+    With no PATHS, indexes the bundled article. Unchanged passages are never embedded again;
+    the previous index keeps serving until the new one is complete.
+    """
+    from embeddings import Embedder
+    from retrieval.corpus import bundled_corpus
+    from retrieval.index import build_index
+
+    report = build_index(
+        list(paths) or [bundled_corpus()],
+        _index_dir(index_dir),
+        Embedder(model),
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    if not quiet:
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    r = report
+    if r.unchanged:
+        click.echo(
+            f"Up to date: {_count(r.articles, 'article')}, {_count(r.passages, 'passage')}; nothing embedded "
+            f"({r.seconds:.1f} s) -> {r.path}"
+        )
+        return
+    click.echo(
+        f"Indexed {_count(r.articles, 'article')} ({r.added} added, {r.changed} changed, {r.removed_articles} "
+        f"removed): {_count(r.passages, 'passage')}, {_count(r.sentences, 'sentence')}; embedded {r.embedded}, "
+        f"reused {r.reused}, removed {r.removed} in {r.seconds:.1f} s -> {r.path}"
+    )
+
+
+@cli.command()
+@click.argument("question")
+@index_option
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as one line of JSON (schema in README).")
+@click.option("--top", type=click.IntRange(1, 3), help="Quote at most N sentences (1-3, default 3).")
+@friendly_errors
+def ask(question: str, index_dir: Path | None, model: str | None, as_json: bool, top: int | None) -> None:
+    """Answer QUESTION with quotes from the articles.
+
+    QUESTION "-" reads one question per line from stdin and writes one answer per line, in
+    order, each flushed as soon as it is ready (the model is loaded once).
+    """
+    from bot.render import answer_json, terminal_answer
+    from retrieval import QuestionError
+
+    library = open_library(index_dir, model)
+    if question != "-":
+        answer = library.answer(question, top=top)
+        click.echo(answer_json(answer) if as_json else terminal_answer(answer))
+        return
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        try:
+            answer = library.answer(text, top=top)
+            click.echo(answer_json(answer) if as_json else terminal_answer(answer) + "\n")
+        except QuestionError as exc:
+            if as_json:
+                click.echo(json.dumps({"question": text, "error": str(exc)}, ensure_ascii=False))
+            else:
+                click.echo(f"{exc}\n")
+        sys.stdout.flush()
+
+
+@cli.command()
+@index_option
+@model_option
+@friendly_errors
+def chat(index_dir: Path | None, model: str | None) -> None:
+    """Talk to citebot in the terminal: the same answers and commands as in Telegram."""
+    from bot.chat import run_chat
+    from bot.conversation import Conversation
+
+    run_chat(Conversation(open_library(index_dir, model)))
+
+
+@cli.command("eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@index_option
+@model_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question predictions (JSONL).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@friendly_errors
+def evaluate(
+    questions: Path, index_dir: Path | None, model: str | None, out: Path | None, limit: int | None, as_json: bool
+) -> None:
+    """Measure answer quality on a SQuAD-style question set (see ../shared/eval).
+
+    Index the set's articles first (citebot index articles.jsonl --index DIR). Prints passage
+    Recall@1/@5, MRR and quote hit rates for dense-only, BM25-only and the shipped search.
+    """
+    import dataclasses
+
+    from retrieval.evaluate import evaluate as run_eval
+    from retrieval.evaluate import format_table, read_questions
+
+    library = open_library(index_dir, model)
+    items = read_questions(questions, limit)
+    handle = out.open("w", encoding="utf-8") if out else None
+    try:
+        rows = run_eval(library.answerer, items, out=handle, progress=sys.stderr.isatty())
+    finally:
+        if handle:
+            handle.close()
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in rows]))
+    else:
+        click.echo("\n".join(format_table(rows)))
+
+
+def main() -> None:
+    cli(prog_name="citebot")

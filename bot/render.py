@@ -1,0 +1,89 @@
+"""Render replies for a terminal or as JSON. Rendering never ranks, quotes or decides."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+
+import click
+
+from bot.conversation import AboutReply, AnswerReply, HelpReply, ProblemReply, Reply, SourcesReply
+from retrieval import Answer, ArticleInfo, Quote
+
+LOW_CONFIDENCE = 0.7  # below this an answer carries a hint that it may be off
+
+
+def answer_json(answer: Answer) -> str:
+    """One line of JSON: the schema documented in README ("The JSON answer")."""
+    return json.dumps(answer.to_dict(), ensure_ascii=False)
+
+
+def citation_text(quote: Quote) -> str:
+    c = quote.citation
+    parts = [c.title, c.date, f"paragraph {c.paragraph}"]
+    return ", ".join(p for p in parts if p)
+
+
+def _width() -> int:
+    return max(40, min(100, shutil.get_terminal_size((88, 24)).columns))
+
+
+def _quote_block(quote: Quote, width: int) -> list[str]:
+    body = textwrap.fill(f"“{quote.text}”", width=width, initial_indent="  ", subsequent_indent="   ")
+    return [body, click.style(f"    — {citation_text(quote)}", dim=True)]
+
+
+def terminal(reply: Reply) -> str:
+    """Plain text (with ANSI styling that click strips when output is not a terminal)."""
+    width = _width()
+    if isinstance(reply, AnswerReply):
+        return terminal_answer(reply.answer, width)
+    if isinstance(reply, ProblemReply):
+        return click.style(reply.message, fg="yellow")
+    if isinstance(reply, HelpReply):
+        lines = [
+            "citebot answers questions about these articles by quoting them, with a citation for each quote.",
+            "",
+            *_article_lines(reply.articles),
+            "",
+            "Ask a question in your own words, for example:",
+            *(f"  {q}" for q in reply.examples),
+            "",
+            "Commands: /sources (the articles), /about (the index), /help, /quit",
+        ]
+        return "\n".join(lines)
+    if isinstance(reply, SourcesReply):
+        return "\n".join(_article_lines(reply.articles))
+    if isinstance(reply, AboutReply):
+        i = reply.info
+        return (
+            f"model {i.model} ({i.dimension}-d), {i.articles} articles, {i.passages} passages, "
+            f"{i.index_type} index built {i.built_at}\nindex: {i.path}"
+        )
+    raise TypeError(f"unknown reply {reply!r}")
+
+
+def terminal_answer(answer: Answer, width: int | None = None) -> str:
+    width = width or _width()
+    lines: list[str] = []
+    if answer.answered:
+        for quote in answer.quotes:
+            lines += _quote_block(quote, width)
+        if answer.confidence < LOW_CONFIDENCE:
+            lines.append(click.style(f"  (low confidence: {answer.confidence:.2f})", fg="yellow"))
+    else:
+        lines.append(click.style("The articles don't answer that.", bold=True))
+        if answer.closest:
+            lines.append("Closest match:")
+            lines += _quote_block(answer.closest, width)
+    return "\n".join(lines)
+
+
+def _article_lines(articles: tuple[ArticleInfo, ...]) -> list[str]:
+    shown = [
+        f"  • {a.title}" + (f" ({a.date})" if a.date else "") + f", {a.paragraphs} paragraphs" for a in articles[:20]
+    ]
+    if len(articles) > 20:
+        shown.append(f"  … and {len(articles) - 20} more")
+    return [f"{len(articles)} article{'s' if len(articles) != 1 else ''}:", *shown]

@@ -1,0 +1,8 @@
+"""Turns text into unit-length float32 vectors. Knows nothing of articles."""
+
+from embeddings.cache import EmbeddingCache, cache_key
+from embeddings.encoder import Embedder
+from embeddings.errors import EmbeddingError
+from embeddings.model import DEFAULT_MODEL, ModelSpec, resolve_model
+
+__all__ = ["DEFAULT_MODEL", "Embedder", "EmbeddingCache", "EmbeddingError", "ModelSpec", "cache_key", "resolve_model"]

@@ -1,0 +1,190 @@
+"""Reading articles from files and folders.
+
+Formats (documented in README):
+- ``.txt`` / ``.md``: paragraphs are separated by blank lines. A leading Markdown heading
+  (``# Title``) is the title, else the file name. A leading dateline such as
+  ``date 2022-06-07 KYIV:`` gives the date and place and is not part of the quoted text.
+- ``.jsonl``: one article per line, ``{"id", "title", "paragraphs": [...]}`` or
+  ``{"id", "title", "text"}``, optional ``date``, ``url``, ``source``.
+
+A file that cannot be read is skipped with a warning, never fatal: one bad file must not
+stop the rest of a collection from being indexed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from retrieval.errors import CorpusError
+from retrieval.records import Article
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+JSONL_SUFFIXES = {".jsonl"}
+SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+_DATELINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+([^:\n]{1,80}?)\s*:\s*", re.IGNORECASE)
+_HEADING = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
+_BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
+_SPACES = re.compile(r"\s+")
+_DATE_IN_NAME = re.compile(r"[-_ ]?(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass
+class Corpus:
+    """Articles read from some paths, with one warning per file or line that was skipped."""
+
+    articles: list[Article] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def bundled_corpus() -> Path:
+    """The article shipped with citebot, so a fresh install answers with no set-up."""
+    return Path(str(resources.files("retrieval") / "bundled"))
+
+
+def read_corpus(paths: Sequence[Path]) -> Corpus:
+    """Read every article under ``paths`` (files or folders), in a stable order."""
+    corpus = Corpus()
+    seen: set[str] = set()
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise CorpusError(f"{root}: no such file or folder")
+        for path, article_base in _files(root, corpus.warnings):
+            for article in _read_file(path, article_base, corpus.warnings):
+                if article.article_id in seen:
+                    corpus.warnings.append(f"{path}: duplicate article id {article.article_id!r}, skipped")
+                    continue
+                seen.add(article.article_id)
+                corpus.articles.append(article)
+    return corpus
+
+
+def _files(root: Path, warnings: list[str]) -> Iterator[tuple[Path, str]]:
+    """Article files under ``root`` with their ids' base (path relative to root, no suffix)."""
+    if root.is_file():
+        if root.suffix.lower() not in SUFFIXES:
+            warnings.append(f"{root}: not a .txt, .md or .jsonl file, skipped")
+            return
+        yield root, root.stem
+        return
+    # followlinks=False: a symlink loop cannot make the walk endless
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+                continue
+            rel = path.relative_to(root).with_suffix("")
+            yield path, rel.as_posix()
+
+
+def _read_text(path: Path, warnings: list[str]) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            warnings.append(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB, skipped")
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        warnings.append(f"{path}: cannot read ({exc.strerror or exc}), skipped")
+        return None
+    if b"\0" in data:
+        warnings.append(f"{path}: binary file, skipped")
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        warnings.append(f"{path}: not UTF-8 text (byte {exc.start}), skipped")
+        return None
+
+
+def _read_file(path: Path, article_id: str, warnings: list[str]) -> list[Article]:
+    text = _read_text(path, warnings)
+    if text is None:
+        return []
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return list(_read_jsonl(path, text, warnings))
+    article = parse_text_article(text, article_id=article_id, fallback_title=_title_from_name(path.stem))
+    if not article.paragraphs:
+        warnings.append(f"{path}: no text, skipped")
+        return []
+    return [replace(article, origin=str(path))]
+
+
+def _title_from_name(stem: str) -> str:
+    stem = _DATE_IN_NAME.sub("", stem) or stem
+    words = re.sub(r"[-_]+", " ", stem).strip()
+    return words[:1].upper() + words[1:] if words else stem
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs, each unwrapped onto one line (the words are unchanged)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    blocks = (_SPACES.sub(" ", block).strip() for block in _BLANK_LINES.split(text))
+    return [b for b in blocks if b]
+
+
+def parse_text_article(text: str, *, article_id: str, fallback_title: str) -> Article:
+    """Parse a .txt/.md article: optional ``# Title`` heading, optional leading dateline."""
+    paragraphs = split_paragraphs(text)
+    title = fallback_title
+    if paragraphs and (heading := _HEADING.match(paragraphs[0])):
+        title = heading.group(1)
+        paragraphs = paragraphs[1:]
+    date = place = None
+    if paragraphs and (dateline := _DATELINE.match(paragraphs[0])):
+        date, place = dateline.group(1), dateline.group(2)
+        rest = paragraphs[0][dateline.end() :].strip()
+        paragraphs = [rest, *paragraphs[1:]] if rest else paragraphs[1:]
+    return Article(article_id=article_id, title=title, paragraphs=tuple(paragraphs), date=date, place=place)
+
+
+def _read_jsonl(path: Path, text: str, warnings: list[str]) -> Iterator[Article]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            warnings.append(f"{where}: not valid JSON, skipped")
+            continue
+        if not isinstance(record, dict):
+            warnings.append(f"{where}: not a JSON object, skipped")
+            continue
+        article = _article_from_record(record)
+        if isinstance(article, str):
+            warnings.append(f"{where}: {article}, skipped")
+            continue
+        yield replace(article, origin=where)
+
+
+def _article_from_record(record: dict) -> Article | str:
+    """An ``Article`` from one JSONL object, or the reason it is not one."""
+    article_id, title = record.get("id"), record.get("title")
+    if not isinstance(article_id, (str, int)) or str(article_id).strip() == "":
+        return 'missing "id"'
+    if not isinstance(title, str) or not title.strip():
+        return 'missing "title"'
+    if "paragraphs" in record:
+        paragraphs = record["paragraphs"]
+        if not isinstance(paragraphs, list) or not all(isinstance(p, str) for p in paragraphs):
+            return '"paragraphs" must be a list of strings'
+        # kept exactly: offsets into them are part of a citation, and entry N stays
+        # paragraph N even when another entry is blank
+    elif isinstance(record.get("text"), str):
+        paragraphs = split_paragraphs(record["text"])
+    else:
+        return 'needs "paragraphs" (list) or "text" (string)'
+    if not any(p.strip() for p in paragraphs):
+        return "no text"
+    optional = {k: record[k] for k in ("date", "url", "source") if isinstance(record.get(k), str)}
+    return Article(article_id=str(article_id), title=title.strip(), paragraphs=tuple(paragraphs), **optional)

@@ -1,0 +1,474 @@
+"""Building, swapping and opening the index directory.
+
+Layout of ``--index DIR``::
+
+    DIR/current -> builds/<build id>     the serving build (a symlink, replaced atomically)
+    DIR/builds/<build id>/manifest.json  written last: a build without it never served
+                          corpus.sqlite  articles, paragraphs, passages, sentences, FTS5
+                          passages.faiss passage vectors
+                          sentences.npy  sentence vectors (float16), row = sentence id
+                          embeddings.sqlite  content-hash cache for the next build
+    DIR/.lock                            held while a build runs
+
+A build writes a new directory beside the serving one and swaps the ``current`` link with
+one ``rename``; a crash or Ctrl-C at any point leaves the previous build serving, and the
+next build removes what the failed one left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embeddings import Embedder, EmbeddingCache
+from retrieval import vectors
+from retrieval.corpus import read_corpus
+from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch
+from retrieval.records import Article, IndexInfo
+from retrieval.store import Store, StoredArticle, StoreWriter
+from retrieval.text import chunk_paragraph, salient_names
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+INDEX_ENV = "CITEBOT_INDEX"
+CURRENT, BUILDS, LOCK = "current", "builds", ".lock"
+MANIFEST, STORE, FAISS, SENTENCES, CACHE = (
+    "manifest.json",
+    "corpus.sqlite",
+    "passages.faiss",
+    "sentences.npy",
+    "embeddings.sqlite",
+)
+_TMP_PREFIX = ".tmp-"
+
+
+def default_index_dir() -> Path:
+    """``$CITEBOT_INDEX``, else the per-user data folder (e.g. ~/.local/share/citebot/index)."""
+    if os.environ.get(INDEX_ENV):
+        return Path(os.environ[INDEX_ENV]).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("citebot") / "index"
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, for the one-paragraph summary ``citebot index`` prints."""
+
+    path: str
+    unchanged: bool
+    articles: int
+    added: int
+    changed: int
+    removed_articles: int
+    passages: int
+    sentences: int
+    embedded: int
+    reused: int
+    removed: int
+    seconds: float
+    warnings: tuple[str, ...] = ()
+
+
+def article_digest(article: Article) -> str:
+    payload = [article.title, article.date, article.place, article.url, article.source, list(article.paragraphs)]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+
+
+def _corpus_digest(digests: dict[str, str], model_id: str, window: int) -> str:
+    payload = json.dumps([FORMAT, model_id, window, sorted(digests.items())])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _current_build(index_dir: Path) -> Path | None:
+    link = index_dir / CURRENT
+    if not link.is_symlink() and not link.exists():
+        return None
+    return (index_dir / os.readlink(link)) if link.is_symlink() else link
+
+
+def _lock(index_dir: Path) -> Any:
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(index_dir / LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise IndexBusy(f"another `citebot index` is building {index_dir}; wait for it to finish") from None
+    return lock
+
+
+def build_index(paths: Sequence[Path], index_dir: Path, embedder: Embedder, *, progress: bool = False) -> BuildReport:
+    """(Re)build the index at ``index_dir`` from the articles under ``paths``.
+
+    Incremental: an unchanged corpus is detected from its digest and nothing is rebuilt;
+    otherwise only passages whose text is not in the previous build's cache are embedded.
+    """
+    started = time.perf_counter()
+    corpus = read_corpus(paths)
+    if not corpus.articles:
+        shown = ", ".join(str(p) for p in paths)
+        raise CorpusError(f"no articles found in {shown} (readable .txt, .md or .jsonl files)")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(index_dir)
+    try:
+        return _build_locked(corpus.articles, corpus.warnings, index_dir, embedder, progress, started)
+    finally:
+        lock.release()
+
+
+def _build_locked(
+    articles: list[Article],
+    warnings: list[str],
+    index_dir: Path,
+    embedder: Embedder,
+    progress: bool,
+    started: float,
+) -> BuildReport:
+    builds = index_dir / BUILDS
+    builds.mkdir(exist_ok=True)
+    previous = _current_build(index_dir)
+    _remove_stale_builds(builds, keep=previous)
+    digests = {a.article_id: article_digest(a) for a in articles}
+    window = embedder.window_tokens
+    corpus_digest = _corpus_digest(digests, embedder.model_id, window)
+
+    old_manifest = _read_manifest_quietly(previous)
+    if old_manifest and old_manifest.get("corpus_digest") == corpus_digest and _loads(previous, embedder):
+        return BuildReport(
+            str(index_dir),
+            True,
+            len(articles),
+            0,
+            0,
+            0,
+            old_manifest["passages"],
+            old_manifest["sentences"],
+            0,
+            0,
+            0,
+            time.perf_counter() - started,
+            tuple(warnings),
+        )
+    old_digests, old_passages = _previous_contents(previous)
+
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    tmp = builds / f"{_TMP_PREFIX}{build_id}"
+    tmp.mkdir()
+    try:
+        stats = _write_build(tmp, articles, digests, embedder, previous, progress)
+        manifest = {
+            "format": FORMAT,
+            "build_id": build_id,
+            "model": embedder.spec.name,
+            "model_id": embedder.model_id,
+            "model_sha256": embedder.spec.sha256,
+            "dimension": embedder.dim,
+            "window_tokens": window,
+            "index_type": stats["index_type"],
+            "articles": len(articles),
+            "passages": stats["passages"],
+            "sentences": stats["sentences"],
+            "corpus_digest": corpus_digest,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": {name: (tmp / name).stat().st_size for name in (STORE, FAISS, SENTENCES)},
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        for name in (MANIFEST, STORE, FAISS, SENTENCES, CACHE):
+            _fsync(tmp / name)
+        final = builds / build_id
+        os.rename(tmp, final)
+        _fsync(builds)
+        _swap_current(index_dir, f"{BUILDS}/{build_id}")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove_stale_builds(builds, keep=final)
+    new_passages = stats["passage_keys"]
+    return BuildReport(
+        path=str(index_dir),
+        unchanged=False,
+        articles=len(articles),
+        added=sum(1 for a in digests if a not in old_digests),
+        changed=sum(1 for a, d in digests.items() if a in old_digests and old_digests[a] != d),
+        removed_articles=sum(1 for a in old_digests if a not in digests),
+        passages=stats["passages"],
+        sentences=stats["sentences"],
+        embedded=stats["embedded"],
+        reused=stats["reused"],
+        removed=len(old_passages - new_passages),
+        seconds=time.perf_counter() - started,
+        warnings=tuple(warnings),
+    )
+
+
+def _write_build(
+    tmp: Path,
+    articles: list[Article],
+    digests: dict[str, str],
+    embedder: Embedder,
+    previous: Path | None,
+    progress: bool,
+) -> dict[str, Any]:
+    writer = StoreWriter(tmp / STORE)
+    texts: list[str] = []
+    spans: list[list[tuple[int, int]]] = []
+    passage_rows: list[tuple[int, int, int, int, str]] = []
+    sentence_rows: list[tuple[int, int, int, int, str]] = []
+    sentence_source: list[tuple[int, int]] = []  # (passage id, index of the span within it)
+    passage_keys: set[tuple[str, str]] = set()
+    for article in articles:
+        stored = StoredArticle(
+            article.article_id,
+            article.title,
+            article.date,
+            article.place,
+            article.url,
+            article.source,
+            digests[article.article_id],
+            article.paragraphs,
+        )
+        paragraph_ids = writer.add_article(stored)
+        for paragraph_id, text in zip(paragraph_ids, article.paragraphs, strict=False):
+            sentences, windows = chunk_paragraph(text, embedder.count_tokens, embedder.window_tokens)
+            first_sentence = len(sentence_rows)
+            for a, b in sentences:
+                sentence_rows.append((len(sentence_rows), paragraph_id, a, b, text[a:b]))
+            owner: dict[int, tuple[int, int]] = {}
+            for first, last in windows:
+                start, end = sentences[first][0], sentences[last - 1][1]
+                pid = len(passage_rows)
+                passage_rows.append((pid, paragraph_id, start, end, text[start:end]))
+                passage_keys.add((article.article_id, text[start:end]))
+                texts.append(text[start:end])
+                spans.append([(a - start, b - start) for a, b in sentences[first:last]])
+                for k in range(last - first):
+                    # a sentence takes its vector from the first window that holds it
+                    owner.setdefault(first_sentence + first + k, (pid, k))
+            sentence_source.extend(owner[sid] for sid in range(first_sentence, len(sentence_rows)))
+    writer.add_passages(passage_rows)
+    writer.add_sentences(sentence_rows)
+
+    old_cache = previous / CACHE if previous else None
+    fallback = EmbeddingCache(old_cache, readonly=True) if old_cache and old_cache.is_file() else None
+    cache = EmbeddingCache(tmp / CACHE, fallback=fallback)
+    try:
+        passage_vectors, span_vectors = embedder.encode_with_spans(texts, spans, cache=cache, progress=progress)
+    finally:
+        cache.close()
+    sentence_vectors = np.zeros((len(sentence_rows), embedder.dim), dtype=np.float16)
+    for sid, (pid, k) in enumerate(sentence_source):
+        sentence_vectors[sid] = span_vectors[pid][k]
+    with (tmp / SENTENCES).open("wb") as fh:
+        np.save(fh, sentence_vectors)
+    index, index_type = vectors.make_index(passage_vectors)
+    vectors.write(index, tmp / FAISS)
+    names = salient_names([p for a in articles[:50] for p in a.paragraphs])
+    examples = [f"What do the articles say about {name}?" for name in names]
+    writer.close(
+        {
+            "build_dir": tmp.name.removeprefix(_TMP_PREFIX),
+            "model_id": embedder.model_id,
+            "examples": json.dumps(examples),
+        }
+    )
+    return {
+        "passages": len(passage_rows),
+        "sentences": len(sentence_rows),
+        "index_type": index_type,
+        "embedded": cache.misses,
+        "reused": cache.hits,
+        "passage_keys": passage_keys,
+    }
+
+
+def _swap_current(index_dir: Path, target: str) -> None:
+    link_tmp = index_dir / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
+    os.symlink(target, link_tmp)
+    try:
+        os.replace(link_tmp, index_dir / CURRENT)  # atomic: readers see the old or the new build
+    except BaseException:
+        link_tmp.unlink(missing_ok=True)
+        raise
+    _fsync(index_dir)
+
+
+def _remove_stale_builds(builds: Path, keep: Path | None) -> None:
+    """Remove builds that are not serving: finished old ones and what crashed builds left."""
+    keep_name = keep.resolve().name if keep else None
+    for entry in builds.iterdir():
+        if entry.name != keep_name:
+            shutil.rmtree(entry, ignore_errors=True)
+    for link in builds.parent.glob(f".{CURRENT}-*"):
+        link.unlink(missing_ok=True)
+
+
+def _read_manifest_quietly(build: Path | None) -> dict[str, Any] | None:
+    if build is None:
+        return None
+    try:
+        return json.loads((build / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _loads(build: Path | None, embedder: Embedder) -> bool:
+    """Whether the build opens cleanly; a damaged one is rebuilt even if the corpus is unchanged."""
+    try:
+        Index.open_build(build, embedder).close()
+        return True
+    except (IndexDamaged, IndexMissing, ModelMismatch):
+        return False
+
+
+def _previous_contents(build: Path | None) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """Article digests and (article id, passage text) pairs of the previous build, if readable."""
+    if build is None or not (build / STORE).is_file():
+        return {}, set()
+    try:
+        store = Store(build / STORE)
+        try:
+            digests = store.article_digests()
+            rows = store.db.execute(
+                """SELECT a.article_id, substr(p.text, s.start + 1, s."end" - s.start)
+                   FROM passages s JOIN paragraphs p ON p.id = s.paragraph JOIN articles a ON a.id = p.article"""
+            )
+            return digests, set(rows)
+        finally:
+            store.close()
+    except Exception:  # a damaged previous build only costs us the change summary
+        return {}, set()
+
+
+@dataclass
+class Index:
+    """An opened build: its manifest, passage vectors, sentence vectors and store."""
+
+    path: Path
+    manifest: dict[str, Any]
+    faiss: Any
+    store: Store
+    sentence_vectors: np.ndarray
+    _closed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def open(cls, index_dir: Path, embedder: Embedder | None = None) -> Index:
+        """Open the serving build of ``index_dir``; retries if a build swaps it meanwhile."""
+        for _ in range(3):
+            build = _current_build(index_dir)
+            if build is None:
+                raise IndexMissing(f"no index at {index_dir}: run `citebot index` first")
+            if build.is_dir():
+                try:
+                    return cls.open_build(build, embedder)
+                except IndexDamaged:
+                    if _current_build(index_dir) == build:
+                        raise
+            time.sleep(0.05)  # the build was replaced while we looked; look again
+        raise IndexDamaged(f"{index_dir}/{CURRENT} points to a missing build: run `citebot index` again")
+
+    @classmethod
+    def open_build(cls, build: Path, embedder: Embedder | None = None) -> Index:
+        fix = "run `citebot index` again"
+        manifest_path = build / MANIFEST
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            sizes = manifest["files"]
+            expected = int(manifest["passages"]), int(manifest["sentences"]), int(manifest["dimension"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise IndexDamaged(f"{manifest_path} is missing or damaged: {fix}") from None
+        if manifest.get("format") != FORMAT:
+            raise IndexDamaged(f"{build} has index format {manifest.get('format')}, this citebot reads {FORMAT}: {fix}")
+        if embedder is not None and manifest.get("model_id") != embedder.model_id:
+            raise ModelMismatch(
+                f"the index was built with model {manifest.get('model')}, but this run uses {embedder.spec.name}: "
+                f"run `citebot index` with the same --model, or pass --model {manifest.get('model')}"
+            )
+        for name, size in sizes.items():
+            path = build / name
+            actual = path.stat().st_size if path.is_file() else None
+            if actual != size:
+                raise IndexDamaged(f"{path} is missing, truncated or replaced ({actual} bytes, expected {size}): {fix}")
+        passages, sentences, dim = expected
+        try:
+            index = vectors.read(build / FAISS)
+        except RuntimeError:
+            raise IndexDamaged(f"{build / FAISS} cannot be read: {fix}") from None
+        if index.ntotal != passages or index.d != dim:
+            raise IndexDamaged(f"{build / FAISS} does not match its manifest: {fix}")
+        try:
+            sentence_vectors = np.load(build / SENTENCES, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            raise IndexDamaged(f"{build / SENTENCES} cannot be read: {fix}") from None
+        if sentence_vectors.shape != (sentences, dim):
+            raise IndexDamaged(f"{build / SENTENCES} does not match its manifest: {fix}")
+        import sqlite3
+
+        store = None
+        try:
+            store = Store(build / STORE)
+            meta = store.meta()
+            counts = store.count("passages"), store.count("sentences")
+        except sqlite3.DatabaseError:
+            if store is not None:
+                store.close()
+            raise IndexDamaged(f"{build / STORE} cannot be read: {fix}") from None
+        if meta.get("build_dir") != manifest.get("build_id") or counts != (passages, sentences):
+            store.close()
+            raise IndexDamaged(f"{build / STORE} belongs to another build: {fix}")
+        return cls(build, manifest, index, store, sentence_vectors)
+
+    @property
+    def build_id(self) -> str:
+        return str(self.manifest["build_id"])
+
+    def info(self) -> IndexInfo:
+        m = self.manifest
+        return IndexInfo(
+            path=str(self.path.parent.parent),
+            model=m["model"],
+            dimension=m["dimension"],
+            articles=m["articles"],
+            passages=m["passages"],
+            built_at=m["built_at"],
+            index_type=m["index_type"],
+            extra={"sentences": m["sentences"], "build_id": m["build_id"]},
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self.store.close()
+            self._closed = True
+
+
+def current_build_id(index_dir: Path) -> str | None:
+    """Cheap check for a swapped index: the name of the build ``current`` points to."""
+    build = _current_build(index_dir)
+    return build.name if build is not None else None
+
+
+def manifest_model(index_dir: Path) -> str | None:
+    """The model the serving build was made with, so ``ask`` can use it without ``--model``."""
+    manifest = _read_manifest_quietly(_current_build(index_dir))
+    return manifest.get("model") if manifest else None

@@ -1,0 +1,84 @@
+"""A served index: answers questions and follows rebuilds without a restart.
+
+Front ends hold one ``Library``. Before each question it checks (one ``readlink``) whether
+``citebot index`` has swapped in a new build, and if so opens it; a question already being
+answered keeps the searcher it started with, so a swap never fails a question in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+from embeddings import Embedder
+from retrieval.answer import Answerer, AnswerSettings
+from retrieval.errors import CitebotError
+from retrieval.index import Index, current_build_id
+from retrieval.records import Answer, ArticleInfo, IndexInfo
+from retrieval.search import Mode, Searcher, SearchSettings
+
+log = logging.getLogger(__name__)
+
+
+class Library:
+    """The articles a front end answers from."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        embedder: Embedder,
+        *,
+        search: SearchSettings | None = None,
+        answer: AnswerSettings | None = None,
+    ):
+        self.index_dir = index_dir
+        self.embedder = embedder
+        self._search_settings = search
+        self._answer_settings = answer
+        self._lock = threading.Lock()
+        self._answerer = self._open()
+
+    def _open(self) -> Answerer:
+        index = Index.open(self.index_dir, self.embedder)
+        return Answerer(Searcher(index, self.embedder, self._search_settings), self._answer_settings)
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer for the newest build; reopened when the ``current`` link moved."""
+        current = self._answerer
+        if current_build_id(self.index_dir) != current.searcher.index.path.name:
+            with self._lock:
+                if current_build_id(self.index_dir) != self._answerer.searcher.index.path.name:
+                    try:
+                        self._answerer = self._open()
+                        log.info("index reloaded", extra={"build": self._answerer.searcher.index.build_id})
+                    except CitebotError as exc:  # keep serving the build we have
+                        log.warning("new index not loaded", extra={"reason": str(exc)})
+            current = self._answerer
+        return current
+
+    @property
+    def index(self) -> Index:
+        return self.answerer.searcher.index
+
+    def answer(self, question: str, *, top: int | None = None, mode: Mode = "fused") -> Answer:
+        return self.answerer.answer(question, top=top, mode=mode)
+
+    def sources(self) -> list[ArticleInfo]:
+        return self.index.store.articles()
+
+    def about(self) -> IndexInfo:
+        return self.index.info()
+
+    def examples(self) -> list[str]:
+        """Example questions chosen at build time from the articles' most frequent names."""
+        return json.loads(self.index.store.meta().get("examples", "[]"))
+
+    def paragraph(self, article_id: str, number: int) -> str | None:
+        return self.index.store.paragraph_text(article_id, number)
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question."""
+        self.embedder.encode(["warm up"])

@@ -1,0 +1,278 @@
+"""The SQLite half of an index: articles, paragraphs, passages, sentences and FTS5 tables.
+
+Passage ids are rows of the FAISS index and sentence ids are rows of the sentence-vector
+array, so each table is written once, in order, by one build and never updated after.
+The FTS5 tables are contentless: the text lives once, in ``paragraphs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.records import ArticleInfo, Passage
+
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
+    date TEXT, place TEXT, url TEXT, source TEXT, digest TEXT NOT NULL, paragraphs INTEGER NOT NULL);
+CREATE TABLE paragraphs (
+    id INTEGER PRIMARY KEY, article INTEGER NOT NULL REFERENCES articles(id),
+    number INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE (article, number));
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY, paragraph INTEGER NOT NULL REFERENCES paragraphs(id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY, paragraph INTEGER NOT NULL REFERENCES paragraphs(id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE INDEX sentences_by_paragraph ON sentences (paragraph, start);
+CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='', tokenize='{TOKENIZER}');
+CREATE VIRTUAL TABLE sentences_fts USING fts5(text, content='', tokenize='{TOKENIZER}');
+CREATE VIRTUAL TABLE passages_vocab USING fts5vocab(passages_fts, 'row');
+"""
+
+# Words that carry no meaning for matching; dropping them keeps FTS queries fast on big
+# corpora (a term in every passage costs a scan of every posting list).
+STOPWORDS = frozenset(
+    """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its
+    itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom whose why will with would you your yours yourself
+    yourselves
+    """.split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def match_query(question: str) -> str | None:
+    """An FTS5 OR-query of the question's words, each quoted so no input is FTS syntax."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in STOPWORDS]
+    if not words:
+        words = _WORD.findall(question.lower())
+    unique = list(dict.fromkeys(words))[:64]
+    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+
+
+_terms_local = threading.local()
+
+
+def terms(texts: Sequence[str]) -> list[set[str]]:
+    """Each text's set of index terms (lower-cased, Porter-stemmed), exactly as FTS5 sees them.
+
+    Runs the texts through the same FTS5 tokenizer in a private in-memory table, so that
+    "mayors" in a question and "Mayor" in an article are the same term here as in BM25.
+    """
+    db = getattr(_terms_local, "db", None)
+    if db is None:
+        db = sqlite3.connect(":memory:")
+        db.executescript(
+            f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{TOKENIZER}', detail=none);"
+            "CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance');"
+        )
+        _terms_local.db = db
+    with db:
+        db.execute("DELETE FROM t")
+        db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(texts))
+        out: list[set[str]] = [set() for _ in texts]
+        for term, doc in db.execute("SELECT term, doc FROM v"):
+            out[doc].add(term)
+    return out
+
+
+@functools.cache
+def stop_terms() -> frozenset[str]:
+    """``STOPWORDS`` as index terms."""
+    return frozenset().union(*terms(sorted(STOPWORDS)))
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    article_id: str
+    title: str
+    date: str | None
+    place: str | None
+    url: str | None
+    source: str | None
+    digest: str
+    paragraphs: tuple[str, ...]
+
+
+class StoreWriter:
+    """Writes a new store once, in order; used only by a build."""
+
+    def __init__(self, path: Path):
+        self.db = sqlite3.connect(path)
+        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+        self._article = self._paragraph = 0
+
+    def add_article(self, article: StoredArticle) -> list[int]:
+        """Store an article and its paragraphs; returns the paragraph row ids."""
+        self._article += 1
+        self.db.execute(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                self._article,
+                article.article_id,
+                article.title,
+                article.date,
+                article.place,
+                article.url,
+                article.source,
+                article.digest,
+                len(article.paragraphs),
+            ),
+        )
+        ids = list(range(self._paragraph + 1, self._paragraph + 1 + len(article.paragraphs)))
+        self.db.executemany(
+            "INSERT INTO paragraphs VALUES (?,?,?,?)",
+            [
+                (pid, self._article, n, text)
+                for n, (pid, text) in enumerate(zip(ids, article.paragraphs, strict=False), 1)
+            ],
+        )
+        self._paragraph += len(ids)
+        return ids
+
+    def add_passages(self, rows: Iterable[tuple[int, int, int, int, str]]) -> None:
+        """Rows of (passage id, paragraph row, start, end, text)."""
+        rows = list(rows)
+        self.db.executemany("INSERT INTO passages VALUES (?,?,?,?)", [r[:4] for r in rows])
+        self.db.executemany("INSERT INTO passages_fts (rowid, text) VALUES (?,?)", [(r[0], r[4]) for r in rows])
+
+    def add_sentences(self, rows: Iterable[tuple[int, int, int, int, str]]) -> None:
+        """Rows of (sentence id, paragraph row, start, end, text)."""
+        rows = list(rows)
+        self.db.executemany("INSERT INTO sentences VALUES (?,?,?,?)", [r[:4] for r in rows])
+        self.db.executemany("INSERT INTO sentences_fts (rowid, text) VALUES (?,?)", [(r[0], r[4]) for r in rows])
+
+    def close(self, meta: dict[str, str]) -> None:
+        self.db.executemany("INSERT INTO meta VALUES (?,?)", meta.items())
+        self.db.commit()
+        self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+        self.db.execute("INSERT INTO sentences_fts(sentences_fts) VALUES ('optimize')")
+        self.db.commit()
+        self.db.close()
+
+
+class Store:
+    """Read-only access to a built store.
+
+    The file never changes, so it is opened immutable, and each thread gets its own
+    connection: the bot answers from worker threads, and a shared connection's cursors
+    are not safe to interleave.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self.db.execute("PRAGMA schema_version")  # open now: a damaged file fails here, not mid-question
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            self._local.db = db
+            self._connections.append(db)
+        return db
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def count(self, table: str) -> int:
+        assert table in {"articles", "paragraphs", "passages", "sentences"}
+        return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def article_digests(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT article_id, digest FROM articles"))
+
+    def articles(self) -> list[ArticleInfo]:
+        rows = self.db.execute("SELECT article_id, title, date, paragraphs, url FROM articles ORDER BY id")
+        return [ArticleInfo(*row) for row in rows]
+
+    def passages(self, ids: Sequence[int]) -> dict[int, Passage]:
+        """Passages by id, with their text cut from the paragraph."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"""SELECT s.id, a.article_id, p.number, s.start, s."end", p.text
+                FROM passages s JOIN paragraphs p ON p.id = s.paragraph JOIN articles a ON a.id = p.article
+                WHERE s.id IN ({marks})""",
+            list(ids),
+        )
+        return {pid: Passage(pid, aid, num, start, end, text[start:end]) for pid, aid, num, start, end, text in rows}
+
+    def sentences_of(self, passage_ids: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
+        """For each passage, its sentences as (sentence id, start, end) within the paragraph."""
+        if not passage_ids:
+            return {}
+        marks = ",".join("?" * len(passage_ids))
+        rows = self.db.execute(
+            f"""SELECT s.id, t.id, t.start, t."end" FROM passages s
+                JOIN sentences t ON t.paragraph = s.paragraph AND t.start >= s.start AND t."end" <= s."end"
+                WHERE s.id IN ({marks}) ORDER BY s.id, t.start""",
+            list(passage_ids),
+        )
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        for pid, sid, start, end in rows:
+            out.setdefault(pid, []).append((sid, start, end))
+        return out
+
+    def lexical(
+        self, table: str, query: str, limit: int, within: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 matches as (rowid, score), best first; higher is better."""
+        assert table in {"passages_fts", "sentences_fts"}
+        sql = f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?"
+        args: list[object] = [query]
+        if within is not None:
+            sql += f" AND rowid IN ({','.join('?' * len(within))})"
+            args += list(within)
+        sql += f" ORDER BY bm25({table}) LIMIT ?"
+        return [(int(r), float(s)) for r, s in self.db.execute(sql, [*args, limit])]
+
+    def document_frequency(self, stems: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many passages hold each term, and how many passages there are."""
+        marks = ",".join("?" * len(stems))
+        found = dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", list(stems)))
+        return found, self.passage_count
+
+    @functools.cached_property
+    def passage_count(self) -> int:
+        return self.count("passages")
+
+    def article_meta(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str | None, str | None]]:
+        """(title, date, url) by article id."""
+        marks = ",".join("?" * len(article_ids))
+        rows = self.db.execute(
+            f"SELECT article_id, title, date, url FROM articles WHERE article_id IN ({marks})", list(article_ids)
+        )
+        return {aid: (title, date, url) for aid, title, date, url in rows}
+
+    def paragraph_text(self, article_id: str, number: int) -> str | None:
+        row = self.db.execute(
+            "SELECT p.text FROM paragraphs p JOIN articles a ON a.id = p.article"
+            " WHERE a.article_id = ? AND p.number = ?",
+            (article_id, number),
+        ).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        for db in self._connections:
+            db.close()
+        self._connections.clear()
+        self._local = threading.local()

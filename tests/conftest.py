@@ -1,0 +1,67 @@
+"""Shared fixtures: the real model, real FAISS and SQLite, and the citebot CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from embeddings import Embedder
+from retrieval import Library
+from retrieval.corpus import bundled_corpus
+from retrieval.index import build_index
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLE = DATA / "squad-sample"
+BUNDLED_FILE = bundled_corpus() / "sievierodonetsk-2022-06-07.txt"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    index_dir = tmp_path_factory.mktemp("bundled") / "index"
+    build_index([bundled_corpus()], index_dir, embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def library(bundled_index: Path, embedder: Embedder) -> Library:
+    return Library(bundled_index, embedder)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
+    env.update(extra)
+    return env
+
+
+def citebot(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bot ARGS`` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env or cli_env(),
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert the run failed with exactly one line on stderr and no traceback; return it."""
+    assert result.returncode != 0, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, result.stderr
+    return lines[0]

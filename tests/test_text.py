@@ -1,0 +1,70 @@
+"""Sentence splitting and windows: quotes must start and end where sentences do."""
+
+from __future__ import annotations
+
+from embeddings import Embedder
+from retrieval.corpus import read_corpus
+from retrieval.text import chunk_paragraph, split_sentences, windows
+from tests.conftest import BUNDLED_FILE
+
+
+def sentences(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+def test_abbreviations_and_dates_do_not_split() -> None:
+    text = "Mr. Smith met Dr. Jones on Jun 6. The U.S. Army left at 5 p.m. on Feb 24. Nobody knew why."
+    assert sentences(text) == [
+        "Mr. Smith met Dr. Jones on Jun 6.",
+        "The U.S. Army left at 5 p.m. on Feb 24.",
+        "Nobody knew why.",
+    ]
+
+
+def test_quotation_ending_in_period_inside_quotes() -> None:
+    text = 'He said "it is over." Then he left.'
+    assert sentences(text) == ['He said "it is over."', "Then he left."]
+
+
+def test_bundled_article_sentences_are_exact_and_sensible() -> None:
+    (article,) = read_corpus([BUNDLED_FILE]).articles
+    all_sentences = []
+    for paragraph in article.paragraphs:
+        spans = split_sentences(paragraph)
+        # exact slices, in order, covering every word of the paragraph
+        assert "".join(paragraph[a:b] for a, b in spans).replace(" ", "") == paragraph.replace(" ", "")
+        assert all(paragraph[a:b] == paragraph[a:b].strip() for a, b in spans)
+        all_sentences += [paragraph[a:b] for a, b in spans]
+    assert any(
+        s.endswith(
+            "on Monday (Jun 6) in the pivotal battle of the Kremlin offensive in Ukraine's eastern Donbas region."
+        )
+        for s in all_sentences
+    )
+    assert any(s.endswith("since the start of the Russian invasion on Feb 24.") for s in all_sentences)
+    assert "Which side had the upper hand remained unclear." in all_sentences
+    assert not any(s in {"Jun 6)", "6)", "Feb", "24."} for s in all_sentences)
+
+
+def test_windows_respect_budget_and_overlap() -> None:
+    counts = [40, 40, 40, 40, 40, 40]
+    groups = windows([(0, 1)] * 6, counts, max_tokens=100, overlap=1)
+    assert groups == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 6)]
+    assert all(sum(counts[a:b]) <= 100 for a, b in groups)
+
+
+def test_oversized_sentence_gets_its_own_window() -> None:
+    groups = windows([(0, 1)] * 3, [10, 500, 10], max_tokens=100, overlap=1)
+    assert (1, 2) in groups
+    covered = {i for a, b in groups for i in range(a, b)}
+    assert covered == {0, 1, 2}
+
+
+def test_long_paragraph_is_windowed_on_sentence_boundaries(embedder: Embedder) -> None:
+    paragraph = " ".join(f"Sentence number {i} talks about topic {i} at some length to use tokens." for i in range(60))
+    spans, groups = chunk_paragraph(paragraph, embedder.count_tokens, embedder.window_tokens)
+    assert len(groups) > 1
+    for first, last in groups:
+        text = paragraph[spans[first][0] : spans[last - 1][1]]
+        assert sum(embedder.count_tokens([text])) <= embedder.window_tokens
+    assert {i for a, b in groups for i in range(a, b)} == set(range(len(spans)))
