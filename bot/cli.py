@@ -52,14 +52,6 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def index_option(func: F) -> F:
     return click.option(
         "--index",
@@ -126,6 +118,7 @@ def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, qu
     With no PATHS, indexes the bundled article. Unchanged passages are never embedded again;
     the previous index keeps serving until the new one is complete.
     """
+    from bot.render import count
     from embeddings import Embedder
     from retrieval.corpus import bundled_corpus
     from retrieval.index import build_index
@@ -142,13 +135,13 @@ def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, qu
     r = report
     if r.unchanged:
         click.echo(
-            f"Up to date: {_count(r.articles, 'article')}, {_count(r.passages, 'passage')}; nothing embedded "
+            f"Up to date: {count(r.articles, 'article')}, {count(r.passages, 'passage')}; nothing embedded "
             f"({r.seconds:.1f} s) -> {r.path}"
         )
         return
     click.echo(
-        f"Indexed {_count(r.articles, 'article')} ({r.added} added, {r.changed} changed, {r.removed_articles} "
-        f"removed): {_count(r.passages, 'passage')}, {_count(r.sentences, 'sentence')}; embedded {r.embedded}, "
+        f"Indexed {count(r.articles, 'article')} ({r.added} added, {r.changed} changed, {r.removed_articles} "
+        f"removed): {count(r.passages, 'passage')}, {count(r.sentences, 'sentence')}; embedded {r.embedded}, "
         f"reused {r.reused}, removed {r.removed} in {r.seconds:.1f} s -> {r.path}"
     )
 

@@ -58,7 +58,7 @@ def terminal(reply: Reply) -> str:
     if isinstance(reply, AboutReply):
         i = reply.info
         return (
-            f"model {i.model} ({i.dimension}-d), {i.articles} articles, {i.passages} passages, "
+            f"model {i.model} ({i.dimension}-d), {count(i.articles, 'article')}, {count(i.passages, 'passage')}, "
             f"{i.index_type} index built {i.built_at}\nindex: {i.path}"
         )
     raise TypeError(f"unknown reply {reply!r}")
@@ -86,4 +86,9 @@ def _article_lines(articles: tuple[ArticleInfo, ...]) -> list[str]:
     ]
     if len(articles) > 20:
         shown.append(f"  … and {len(articles) - 20} more")
-    return [f"{len(articles)} article{'s' if len(articles) != 1 else ''}:", *shown]
+    return [f"{count(len(articles), 'article')}:", *shown]
+
+
+def count(n: int, noun: str) -> str:
+    """ "1 article", "2,067 articles"."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -99,7 +100,8 @@ class Embedder:
 
     @cached_property
     def _model(self) -> Any:
-        return _load_model(self.spec.location, self.spec.is_local, self.threads)
+        with _LOAD_LOCK:  # a warm-up thread and the first question may race to load it
+            return _load_model(self.spec.location, self.spec.is_local, self.threads)
 
     def encode(
         self, texts: Sequence[str], *, cache: EmbeddingCache | None = None, progress: bool = False
@@ -184,6 +186,9 @@ class Embedder:
         return tok(texts, truncation=True, max_length=self.max_seq_length, return_offsets_mapping=True)[
             "offset_mapping"
         ]
+
+
+_LOAD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)

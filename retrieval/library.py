@@ -38,6 +38,7 @@ class Library:
         self._search_settings = search
         self._answer_settings = answer
         self._lock = threading.Lock()
+        self._failed: str | None = None  # a build that failed to open is not retried
         self._answerer = self._open()
 
     def _open(self) -> Answerer:
@@ -47,17 +48,18 @@ class Library:
     @property
     def answerer(self) -> Answerer:
         """The answerer for the newest build; reopened when the ``current`` link moved."""
-        current = self._answerer
-        if current_build_id(self.index_dir) != current.searcher.index.path.name:
-            with self._lock:
-                if current_build_id(self.index_dir) != self._answerer.searcher.index.path.name:
-                    try:
-                        self._answerer = self._open()
-                        log.info("index reloaded", extra={"build": self._answerer.searcher.index.build_id})
-                    except CitebotError as exc:  # keep serving the build we have
-                        log.warning("new index not loaded", extra={"reason": str(exc)})
-            current = self._answerer
-        return current
+        latest = current_build_id(self.index_dir)
+        if latest in (self._answerer.searcher.index.path.name, self._failed):
+            return self._answerer
+        with self._lock:
+            if latest not in (self._answerer.searcher.index.path.name, self._failed):
+                try:
+                    self._answerer = self._open()
+                    log.info("index reloaded", extra={"build": latest})
+                except CitebotError as exc:  # keep serving the build we have
+                    self._failed = latest
+                    log.warning("new index not loaded; still serving the previous one", extra={"reason": str(exc)})
+        return self._answerer
 
     @property
     def index(self) -> Index:
