@@ -227,5 +227,65 @@ def evaluate(
         click.echo("\n".join(format_table(rows)))
 
 
+@cli.command()
+@index_option
+@model_option
+@click.option(
+    "--webhook-url", metavar="URL", help="Receive updates by webhook at this public HTTPS URL instead of long polling."
+)
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook: address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(1, 65535), help="Webhook: port.")
+@click.option(
+    "--secret-token",
+    envvar="TELEGRAM_WEBHOOK_SECRET",
+    metavar="S",
+    help="Webhook: secret Telegram must send in X-Telegram-Bot-Api-Secret-Token ($TELEGRAM_WEBHOOK_SECRET).",
+)
+@click.option(
+    "--no-rate-limiter",
+    is_flag=True,
+    help="Send without flood-limit pacing (only for a local Bot API server without limits, e.g. benchmarks).",
+)
+@friendly_errors
+def serve(
+    index_dir: Path | None,
+    model: str | None,
+    webhook_url: str | None,
+    listen: str,
+    port: int,
+    secret_token: str | None,
+    no_rate_limiter: bool,
+) -> None:
+    """Run the Telegram bot (token from $TELEGRAM_BOT_TOKEN; long polling unless --webhook-url).
+
+    $TELEGRAM_API_URL points it at another Bot API server; $CITEBOT_ALLOWED_CHATS (comma-separated
+    chat ids) restricts it to those chats.
+    """
+    import dataclasses
+
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.conversation import Conversation
+    from bot.telegram_bot import SetupError, Webhook, check_token, config_from_env, install_token_filter, run
+
+    try:
+        config = config_from_env()
+        if no_rate_limiter:
+            config = dataclasses.replace(config, rate_limit=False)
+    except SetupError as exc:
+        _fail(str(exc), 2)
+    install_token_filter(config.token)
+    try:
+        check_token(config)
+        library = open_library(index_dir, model)
+        library.warm_up()  # the first question should not wait for the model
+        webhook = Webhook(webhook_url, listen, port, secret_token) if webhook_url else None
+        run(Conversation(library), config, webhook)
+    except InvalidToken:
+        _fail("Telegram rejected the bot token (401 Unauthorized): check TELEGRAM_BOT_TOKEN", 2)
+    except NetworkError as exc:
+        _fail(f"cannot reach the Telegram Bot API at {config.api_url} ({type(exc).__name__})", 1)
+
+
 def main() -> None:
     cli(prog_name="citebot")

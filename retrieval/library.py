@@ -16,7 +16,7 @@ from embeddings import Embedder
 from retrieval.answer import Answerer, AnswerSettings
 from retrieval.errors import CitebotError
 from retrieval.index import Index, current_build_id
-from retrieval.records import Answer, ArticleInfo, IndexInfo
+from retrieval.records import Answer, ArticleInfo, Citation, IndexInfo
 from retrieval.search import Mode, Searcher, SearchSettings
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,10 @@ class Library:
     def examples(self) -> list[str]:
         """Example questions chosen at build time from the articles' most frequent names."""
         return json.loads(self.index.store.meta().get("examples", "[]"))
+
+    def citation(self, article_id: str, number: int) -> Citation:
+        title, date, url = self.index.store.article_meta([article_id])[article_id]
+        return Citation(article_id, title, date, number, url)
 
     def paragraph(self, article_id: str, number: int) -> str | None:
         return self.index.store.paragraph_text(article_id, number)

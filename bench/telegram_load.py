@@ -1,0 +1,149 @@
+"""Load on the Telegram path: the real bot process, the real PTB Application, the stand-in.
+
+N chats x M questions arrive open-loop (Poisson arrivals at --rate questions/s, whatever the
+bot's speed), through getUpdates; latency runs from the update being queued at the stand-in
+to the stand-in receiving the answer's sendMessage (matched first-in-first-out per chat).
+Every question must get exactly one answer. Runs with PTB's AIORateLimiter on (as shipped)
+and off. The reference is the in-process question -> Answer latency in the same run.
+
+    python bench/telegram_load.py [--chats 50] [--questions 4] [--rate 20] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine, percentile
+
+from embeddings import Embedder
+from retrieval import Library
+from retrieval.corpus import bundled_corpus
+from retrieval.index import build_index
+from tests.conftest import cli_env
+from tests.telegram_standin import StandIn
+
+QUESTIONS = [
+    "Who is the mayor of Sievierodonetsk?",
+    "Who had the numerical advantage?",
+    "What does Russia call its war in Ukraine?",
+    "Where did Zelenskyy travel on Sunday?",
+    "Since when have separatists held part of the Donbas?",
+    "What was Zelenskyy wearing?",
+    "How do I cook borscht?",
+    "What did the Luhansk governor say?",
+]
+
+
+def reference(index: Path, repeats: int = 200) -> float:
+    library = Library(index, Embedder())
+    library.answer(QUESTIONS[0])
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        library.answer(QUESTIONS[i % len(QUESTIONS)])
+        times.append((time.perf_counter() - started) * 1000)
+    return percentile(times, 50)
+
+
+def run_load(index: Path, chats: int, questions: int, rate: float, limiter: bool, seed: int) -> dict:
+    standin = StandIn().start()
+    args = [sys.executable, "-m", "bot", "serve", "--index", str(index)]
+    if not limiter:
+        args.append("--no-rate-limiter")
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=cli_env(TELEGRAM_BOT_TOKEN=standin.token, TELEGRAM_API_URL=standin.url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        standin.wait_polling(180)
+        rng = random.Random(seed)
+        chat_ids = [10_000 + c for c in range(chats)]
+        pushed: dict[int, list[float]] = {c: [] for c in chat_ids}
+        order = [c for _ in range(questions) for c in chat_ids]
+        started = time.monotonic()
+        next_at = started
+        for i, chat in enumerate(order):
+            next_at += rng.expovariate(rate)
+            time.sleep(max(0.0, next_at - time.monotonic()))
+            pushed[chat].append(time.monotonic())
+            standin.message(chat, QUESTIONS[i % len(QUESTIONS)])
+        total = len(order)
+        deadline = time.monotonic() + 60 + total / 5  # bounded: even at 5 answers/s everything arrives
+        answered = lambda: sum(min(len(standin.messages(c)), questions) for c in chat_ids)  # noqa: E731
+        while answered() < total and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # catch duplicates that arrive late
+        latencies, duplicates, lost, last = [], 0, 0, started
+        for chat in chat_ids:
+            sent = standin.messages(chat)
+            duplicates += max(0, len(sent) - questions)
+            lost += max(0, questions - len(sent))
+            for t_push, msg in zip(pushed[chat], sent, strict=False):
+                latencies.append((msg.at - t_push) * 1000)
+                last = max(last, msg.at)
+        return {
+            "rate_limiter": limiter,
+            "questions": total,
+            "answered": total - lost,
+            "lost": lost,
+            "duplicates": duplicates,
+            "answers_per_s": (total - lost) / max(last - started, 1e-9),
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "p99_ms": percentile(latencies, 99),
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        standin.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chats", type=int, default=50)
+    parser.add_argument("--questions", type=int, default=4, help="questions per chat")
+    parser.add_argument("--rate", type=float, default=20.0, help="arrivals per second, all chats together")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="citebot-load-"))
+    try:
+        index = work / "index"
+        build_index([bundled_corpus()], index, Embedder())
+        ref = reference(index)
+        rows = [run_load(index, args.chats, args.questions, args.rate, limiter, args.seed) for limiter in (True, False)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps({"machine": machine(), "reference_p50_ms": ref, "rows": rows}))
+        return
+    print(f"machine: {machine()}")
+    print(f"{args.chats} chats x {args.questions} questions, open-loop Poisson arrivals at {args.rate:g}/s")
+    print(f"reference: question -> Answer in process, p50 {ref:.1f} ms\n")
+    print("| rate limiter | questions | answered | lost | duplicates | answers/s | p50 ms | p95 ms | p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {'on' if r['rate_limiter'] else 'off'} | {r['questions']} | {r['answered']} | {r['lost']} | "
+            f"{r['duplicates']} | {r['answers_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
+            f"{r['p99_ms']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""The Telegram bot end to end: ``citebot serve`` as a subprocess, the real PTB Application,
+talking HTTP to the Bot API stand-in on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from embeddings import Embedder
+from retrieval.index import build_index
+from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env
+from tests.telegram_standin import BOT_USER, StandIn, parse_html
+
+PRIVATE, OTHER, GROUP = 100, 200, -1001
+
+
+@dataclass
+class Bot:
+    standin: StandIn
+    proc: subprocess.Popen[str]
+    log: Path
+    corpus: Path
+    index: Path
+
+    def ask(self, chat_id: int, text: str, **kwargs: object) -> str:
+        before = len(self.standin.messages(chat_id))
+        self.standin.message(chat_id, text, **kwargs)  # type: ignore[arg-type]
+        return self.standin.wait_messages(chat_id, before + 1)[before].params["text"]
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+        return self.log.read_text()
+
+
+def start_bot(tmp: Path, standin: StandIn, *args: str, serve: tuple[str, ...] = (), **env: str) -> Bot:
+    corpus, index = tmp / "corpus", tmp / "index"
+    if not index.exists():
+        corpus.mkdir(parents=True, exist_ok=True)
+        shutil.copy(BUNDLED_FILE, corpus)
+        build_index([corpus], index, Embedder())
+    log = tmp / f"bot-{time.monotonic_ns()}.log"
+    environment = cli_env(TELEGRAM_BOT_TOKEN=standin.token, TELEGRAM_API_URL=standin.url, **env)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", *args, "serve", "--index", str(index), *serve],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return Bot(standin, proc, log, corpus, index)
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    standin = StandIn().start()
+    running = start_bot(tmp_path_factory.mktemp("bot"), standin, "-vv")
+    try:
+        standin.wait_polling()
+        yield running
+    finally:
+        output = running.stop()
+        standin.stop()
+        assert standin.token not in output  # never logged, even at -vv
+
+
+def test_commands_are_registered(bot: Bot) -> None:
+    bot.standin.wait_for(lambda: bool(bot.standin.commands))
+    names = {c["command"] for c in bot.standin.commands}
+    assert {"start", "help", "sources", "about", "ask"} <= names
+
+
+def test_answer_quotes_the_right_paragraph_with_a_button(bot: Bot) -> None:
+    bot.ask(PRIVATE, "Who is the mayor of Sievierodonetsk?")
+    sent = bot.standin.messages(PRIVATE)[-1]
+    text = sent.params["text"]
+    assert text.startswith("<blockquote>") and "Mayor Oleksandr Stryuk" in text
+    assert "<i>Sievierodonetsk</i>, 2022-06-07, paragraph 7" in text
+    assert sent.params["parse_mode"] == "HTML"
+    assert any(s.method == "sendChatAction" and s.chat_id == PRIVATE for s in bot.standin.sent)
+    (button,) = sent.params["reply_markup"]["inline_keyboard"][0]
+    data = button["callback_data"]
+    assert len(data.encode()) <= 64
+
+    before = len(bot.standin.messages(PRIVATE))
+    bot.standin.callback(PRIVATE, data)
+    (whole,) = bot.standin.wait_messages(PRIVATE, before + 1)[before:]
+    paragraph_7 = [p for p in BUNDLED_FILE.read_text().split("\n\n") if p.strip()][6].strip()
+    assert parse_html(whole.params["text"]).startswith(paragraph_7)
+    assert any(s.method == "answerCallbackQuery" for s in bot.standin.sent)
+
+
+def test_declined_question_offers_the_closest_match(bot: Bot) -> None:
+    text = bot.ask(PRIVATE, "How do I cook borscht?")
+    assert "The articles don't answer that." in text and "Closest match:" in text and "<blockquote>" in text
+
+
+def test_help_start_sources_about(bot: Bot) -> None:
+    for command in ("/start", "/help"):
+        text = bot.ask(PRIVATE, command)
+        assert "Sievierodonetsk (2022-06-07, 15 paragraphs)" in text
+        assert text.count("<code>") == 2  # two example questions
+    assert "1 article" in bot.ask(PRIVATE, "/sources")
+    about = bot.ask(PRIVATE, "/about")
+    assert "all-MiniLM-L6-v2" in about and "passage" in about and "Built:" in about
+    assert "don't know the command /frobnicate" in bot.ask(PRIVATE, "/frobnicate")
+
+
+def test_group_answers_only_when_addressed(bot: Bot) -> None:
+    standin = bot.standin
+    standin.message(GROUP, "Who is the mayor of Sievierodonetsk?", chat_type="supergroup")
+    standin.message(GROUP, "/ask@some_other_bot who is the mayor?", chat_type="supergroup")
+    mention = "@citebot_test_bot who is the mayor of Sievierodonetsk?"
+    text = bot.ask(
+        GROUP,
+        mention,
+        chat_type="supergroup",
+        entities=[{"type": "mention", "offset": 0, "length": len("@citebot_test_bot")}],
+    )
+    assert "Stryuk" in text
+    assert len(standin.messages(GROUP)) == 1  # the first two were ignored
+    assert "numerical advantage" in bot.ask(GROUP, "/ask who had the numerical advantage?", chat_type="supergroup")
+    reply_to = {"message_id": 5, "date": 0, "chat": {"id": GROUP, "type": "supergroup"}, "from": BOT_USER, "text": "x"}
+    assert "special military operation" in bot.ask(
+        GROUP, "What does Russia call its war?", chat_type="supergroup", reply_to=reply_to
+    )
+    assert "Sievierodonetsk" in bot.ask(GROUP, "/help@citebot_test_bot", chat_type="supergroup")
+
+
+def test_stickers_photos_and_edits(bot: Bot) -> None:
+    sticker = {
+        "sticker": {
+            "file_id": "s",
+            "file_unique_id": "u",
+            "width": 1,
+            "height": 1,
+            "is_animated": False,
+            "is_video": False,
+            "type": "regular",
+        }
+    }
+    photo = {"photo": [{"file_id": "p", "file_unique_id": "q", "width": 1, "height": 1}]}
+    standin = bot.standin
+    standin.message(GROUP, None, chat_type="supergroup", extra=sticker)
+    assert "only read text" in bot.ask(PRIVATE, None, extra=sticker)  # type: ignore[arg-type]
+    assert "only read text" in bot.ask(PRIVATE, None, extra=photo)  # type: ignore[arg-type]
+    assert "send the question again" in bot.ask(PRIVATE, "Who is the mayor?", edited=True)
+    time.sleep(0.5)
+    assert all("only read text" not in s.text for s in standin.messages(GROUP))
+
+
+def test_html_in_a_question_is_escaped(bot: Bot) -> None:
+    text = bot.ask(PRIVATE, "/x<b>&amp;</b>")  # echoed back in the "unknown command" reply
+    assert "&lt;b&gt;&amp;amp;&lt;/b&gt;" in text
+    parse_html(text)  # valid Telegram HTML (the strict stand-in would have refused it anyway)
+    answer = bot.ask(PRIVATE, "<i>Who</i> is the **mayor** of Sievierodonetsk? <script>alert(1)</script>")
+    assert "Stryuk" in answer
+
+
+def test_huge_question_gets_a_short_refusal(bot: Bot) -> None:
+    text = bot.ask(PRIVATE, "why " * 5000)
+    assert "too long" in text and len(text) < 200
+
+
+def test_429_delays_the_reply_instead_of_losing_it(bot: Bot) -> None:
+    bot.standin.inject("sendMessage", 429, times=1, retry_after=1)
+    before = len(bot.standin.messages(PRIVATE))
+    started = time.monotonic()
+    bot.standin.message(PRIVATE, "Who had the numerical advantage?")
+    sent = bot.standin.wait_messages(PRIVATE, before + 1)
+    assert time.monotonic() - started >= 1.0
+    time.sleep(1.0)
+    assert len(bot.standin.messages(PRIVATE)) == before + 1  # exactly one answer
+    assert "numerical advantage" in sent[-1].text
+
+
+def test_rebuilt_index_is_picked_up_without_restart(bot: Bot) -> None:
+    assert "don't answer" in bot.ask(PRIVATE, "What do barn owls hunt at night?")
+    (bot.corpus / "owls.md").write_text("# Owls\n\nBarn owls hunt mice and voles at night using their hearing.\n")
+    result = citebot("index", str(bot.corpus), "--index", str(bot.index), "-q")
+    assert result.returncode == 0, result.stderr
+    text = bot.ask(PRIVATE, "What do barn owls hunt at night?")
+    assert "mice and voles" in text and "<i>Owls</i>" in text
+
+
+def test_allow_list(tmp_path: Path) -> None:
+    standin = StandIn().start()
+    guarded = start_bot(tmp_path, standin, CITEBOT_ALLOWED_CHATS=f"{PRIVATE},-5")
+    try:
+        standin.wait_polling()
+        assert "Stryuk" in guarded.ask(PRIVATE, "Who is the mayor of Sievierodonetsk?")
+        assert guarded.ask(OTHER, "Who is the mayor of Sievierodonetsk?") == "This bot is private."
+        standin.message(OTHER, "/help")
+        standin.callback(OTHER, "p:xxxxxxxx:7")
+        standin.wait_for(lambda: any(s.method == "answerCallbackQuery" for s in standin.sent))
+        assert standin.messages(method="answerCallbackQuery")[-1].params.get("text") == "This bot is private."
+        time.sleep(1.0)
+        assert len(standin.messages(OTHER)) == 1  # one short reply and nothing else
+    finally:
+        guarded.stop()
+        standin.stop()
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [("", "not set"), ("not-a-token", "does not look like"), ("999999:WRONG_token_abcdefghijklmnopqrst", "rejected")],
+)
+def test_bad_token_is_one_line_and_exit_2(tmp_path: Path, bundled_index: Path, token: str, expected: str) -> None:
+    standin = StandIn().start()
+    try:
+        env = cli_env(TELEGRAM_BOT_TOKEN=token, TELEGRAM_API_URL=standin.url)
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "serve", "--index", str(bundled_index)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        standin.stop()
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    if token:
+        assert token not in result.stderr + result.stdout
+
+
+def test_webhook_requires_the_secret(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    standin = StandIn().start()
+    url = f"http://127.0.0.1:{port}/hook"
+    hooked = start_bot(
+        tmp_path,
+        standin,
+        serve=("--listen", "127.0.0.1", "--port", str(port), "--webhook-url", url, "--secret-token", "s3cret"),
+    )
+    try:
+        standin.wait_for(lambda: standin.webhook == url, timeout=120)
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": PRIVATE, "type": "private"},
+                "from": StandIn.user(PRIVATE),
+                "text": "Who is the mayor of Sievierodonetsk?",
+            },
+        }
+
+        def post(secret: str | None) -> int:
+            headers = {"Content-Type": "application/json"}
+            if secret:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+            request = urllib.request.Request(url, json.dumps(update).encode(), headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        assert post(None) == 403
+        assert post("wrong") == 403
+        time.sleep(0.5)
+        assert standin.messages(PRIVATE) == []
+        assert post("s3cret") == 200
+        assert "Stryuk" in standin.wait_messages(PRIVATE)[0].text
+    finally:
+        hooked.stop()
+        standin.stop()
+
+
+def test_sigterm_answers_or_keeps_every_fetched_question(tmp_path: Path) -> None:
+    standin = StandIn().start()
+    running = start_bot(tmp_path, standin)
+    try:
+        standin.wait_polling()
+        chats = [PRIVATE + i for i in range(8)]
+        ids = {chat: standin.message(chat, "Who had the numerical advantage?") for chat in chats}
+        time.sleep(0.3)  # some are fetched, maybe some answered, when the signal arrives
+        running.proc.send_signal(signal.SIGTERM)
+        assert running.proc.wait(timeout=60) == 0
+        with standin._lock:
+            pending = {u["update_id"] for u in standin._updates}
+        for chat in chats:
+            answers = standin.messages(chat)
+            # answered exactly once and confirmed, or left unconfirmed for the next start
+            assert (len(answers) == 1 and ids[chat] not in pending) or (not answers and ids[chat] in pending)
+    finally:
+        running.stop()
+        standin.stop()
