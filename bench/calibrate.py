@@ -2,96 +2,86 @@
 
 For each half H of the articles in a SQuAD-style set: index H alone; questions about H are
 "in corpus" (should be answered), questions about the other half are "out of corpus" (should
-be declined). Features come from ``Answerer.evidence``; a logistic regression is fitted on one
-half's run and scored on the other's, so the reported figures are for unseen articles.
+be declined). Features come from ``retrieval.confidence.evidence`` on the sentence citebot
+would quote; a logistic regression is fitted on one half's run and scored on the other's, so
+the reported figures are for unseen articles.
 
-    python bench/calibrate.py ../shared/eval/squad-v1.1-dev [--work /tmp/citebot-calib]
+    python bench/calibrate.py bench/data/squad-v1.1-dev [--work DIR]
 
-Prints the weights to paste into ``retrieval/answer.py`` (CONFIDENCE_WEIGHTS) and the
-cross-validated answer / decline rates at the shipped threshold.
+Prints the cross-validated answer / decline rates and ROC AUC, the shipped weights' figures,
+and weights fitted on both halves (to paste into retrieval/confidence.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import build_dataset_index, halves
 
 from embeddings import Embedder
-from retrieval.answer import CONFIDENCE_WEIGHTS, Answerer
+from retrieval.answer import Answerer
+from retrieval.confidence import CONFIDENCE_WEIGHTS, FEATURES, evidence
 from retrieval.evaluate import read_questions
-from retrieval.index import Index, build_index
+from retrieval.index import Index
+from retrieval.question import search_text
 from retrieval.search import Searcher
 
-FEATURES = ["sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage"]
 
-
-def features_for_half(dataset: Path, half: int, work: Path, embedder: Embedder) -> tuple[np.ndarray, np.ndarray]:
-    articles = [json.loads(line) for line in (dataset / "articles.jsonl").open()]
-    ids = sorted(a["id"] for a in articles)
-    chosen = set(ids[half::2])
-    corpus = work / f"half{half}.jsonl"
-    corpus.write_text("".join(json.dumps(a) + "\n" for a in articles if a["id"] in chosen))
-    index_dir = work / f"index{half}"
-    build_index([corpus], index_dir, embedder, progress=True)
+def features(index_dir: Path, embedder: Embedder, questions: list, indexed: set[str]) -> tuple[np.ndarray, np.ndarray]:
     answerer = Answerer(Searcher(Index.open(index_dir, embedder), embedder))
-    questions = [q for q in read_questions(dataset / "questions.jsonl") if not q.impossible]
-    vectors = embedder.encode([q.question for q in questions], progress=True)
+    texts = [search_text(q.question) for q in questions]
+    vectors = embedder.encode(texts)
     rows, labels = [], []
-    for q, vector in zip(questions, vectors, strict=False):
-        retrieved = answerer.searcher.retrieve_vector(q.question, vector, 5)
-        ranked = answerer._rank_sentences(q.question, retrieved)
-        if not ranked:
-            continue
-        _, hit, best = ranked[0]
-        ev = answerer.evidence(q.question, best, hit)
-        rows.append([getattr(ev, f) for f in FEATURES])
-        labels.append(q.article_id in chosen)
+    for q, text, vector in zip(questions, texts, vectors, strict=True):
+        ranked = answerer.candidates(text, answerer.searcher.retrieve_vector(text, vector, 5))
+        if ranked:
+            rows.append(evidence(text, ranked[0], answerer.searcher.index.store).as_tuple())
+            labels.append(q.article_id in indexed)
     return np.array(rows), np.array(labels)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path)
-    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None, help="keep indexes here between runs")
     parser.add_argument("--threshold", type=float, default=0.5)
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     work = args.work or Path(tempfile.mkdtemp(prefix="citebot-calib-"))
-    work.mkdir(parents=True, exist_ok=True)
     embedder = Embedder()
-    halves = [features_for_half(args.dataset, h, work, embedder) for h in (0, 1)]
-    shipped = np.array([CONFIDENCE_WEIGHTS[f] for f in FEATURES])
+    articles = [json.loads(line) for line in (args.dataset / "articles.jsonl").open()]
+    questions = [q for q in read_questions(args.dataset / "questions.jsonl") if not q.impossible]
+    runs = []
+    for h, ids in enumerate(halves(articles)):
+        index_dir = build_dataset_index([a for a in articles if a["id"] in ids], work / f"half{h}", embedder)
+        runs.append(features(index_dir, embedder, questions, ids))
 
-    def report(name: str, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> None:
-        answered_in = (p[y] >= args.threshold).mean()
-        declined_out = (p[~y] < args.threshold).mean()
+    def report(name: str, y: np.ndarray, p: np.ndarray) -> None:
         print(
-            f"{name}: AUC {roc_auc_score(y, p):.3f}  answered in-corpus {answered_in:.3f}  "
-            f"declined out-of-corpus {declined_out:.3f}  (n={len(y)})"
+            f"{name}: AUC {roc_auc_score(y, p):.3f}  answered in-corpus {(p[y] >= args.threshold).mean():.3f}  "
+            f"declined out-of-corpus {(p[~y] < args.threshold).mean():.3f}  (n={len(y)})"
         )
 
-    for train, test in ((0, 1), (1, 0)):
-        x, y = halves[train]
+    def fit(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
         # balanced: in- and out-of-corpus questions count equally whatever their numbers
-        model = LogisticRegression(class_weight="balanced", C=10.0, max_iter=1000).fit(x, y)
-        tx, ty = halves[test]
-        report(f"fit on half {train}, scored on half {test}", tx, ty, model.predict_proba(tx)[:, 1])
-    x = np.vstack([h[0] for h in halves])
-    y = np.concatenate([h[1] for h in halves])
-    z = CONFIDENCE_WEIGHTS["bias"] + x @ shipped
-    report("shipped weights, both halves", x, y, 1 / (1 + np.exp(-z)))
-    model = LogisticRegression(class_weight="balanced", C=10.0, max_iter=1000).fit(x, y)
+        return LogisticRegression(class_weight="balanced", C=10.0, max_iter=1000).fit(x, y)
+
+    for train, test in ((0, 1), (1, 0)):
+        model = fit(*runs[train])
+        report(f"fit on half {train}, scored on half {test}", runs[test][1], model.predict_proba(runs[test][0])[:, 1])
+    x = np.vstack([r[0] for r in runs])
+    y = np.concatenate([r[1] for r in runs])
+    shipped = np.array([CONFIDENCE_WEIGHTS[f] for f in FEATURES])
+    report("shipped weights, both halves", y, 1 / (1 + np.exp(-(CONFIDENCE_WEIGHTS["bias"] + x @ shipped))))
+    model = fit(x, y)
     weights = {"bias": round(float(model.intercept_[0]), 3)}
-    weights.update({f: round(float(w), 3) for f, w in zip(FEATURES, model.coef_[0], strict=False)})
+    weights.update({f: round(float(w), 3) for f, w in zip(FEATURES, model.coef_[0], strict=True)})
     print("weights fitted on both halves:", json.dumps(weights))
 
 

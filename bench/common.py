@@ -31,3 +31,22 @@ def percentile(values: list[float], p: float) -> float:
     k = (len(ordered) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def build_dataset_index(articles: list[dict], index_dir: Path, embedder: object) -> Path:
+    """Index the given JSONL article records (incremental: reruns reuse the embeddings)."""
+    import json
+
+    from retrieval.index import build_index
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    corpus = index_dir.parent / f"{index_dir.name}.jsonl"
+    corpus.write_text("".join(json.dumps(a) + "\n" for a in articles))
+    build_index([corpus], index_dir, embedder, progress=sys.stderr.isatty())  # type: ignore[arg-type]
+    return index_dir
+
+
+def halves(articles: list[dict]) -> tuple[set[str], set[str]]:
+    """Article ids split in two by sorted position: the cross-validation folds."""
+    ids = sorted(a["id"] for a in articles)
+    return set(ids[0::2]), set(ids[1::2])

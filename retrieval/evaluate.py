@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from retrieval.answer import Answerer, check_question, search_text
+from retrieval.answer import Answerer
 from retrieval.errors import CorpusError, QuestionError
+from retrieval.question import check_question, search_text
 from retrieval.records import Answer
 from retrieval.search import Mode
 

@@ -8,6 +8,7 @@ The FTS5 tables are contentless: the text lives once, in ``paragraphs``.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import sqlite3
 import threading
@@ -39,8 +40,8 @@ CREATE VIRTUAL TABLE sentences_fts USING fts5(text, content='', tokenize='{TOKEN
 CREATE VIRTUAL TABLE passages_vocab USING fts5vocab(passages_fts, 'row');
 """
 
-# Words that carry no meaning for matching; dropping them keeps FTS queries fast on big
-# corpora (a term in every passage costs a scan of every posting list).
+# Function words: dropped from FTS queries (a term in every passage costs a scan of every
+# posting list and adds nothing to BM25) and from a question's coverage.
 STOPWORDS = frozenset(
     """
     a about above after again against all am an and any are as at be because been before being
@@ -51,6 +52,18 @@ STOPWORDS = frozenset(
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom whose why will with would you your yours yourself
     yourselves
+    """.split()
+)
+# How questions are phrased ("what is X called", "how many", "when did it begin"): still
+# searched for, but not counted when asking whether a sentence covers the question's topic,
+# since the answering sentence rarely repeats them.
+QUESTION_WORDS = frozenset(
+    """
+    also although among another around became become becomes began begin begun call called
+    cannot done either else even ever every get give given go happen happened happens however
+    kind known made make makes many may mean means meant might much must name named often one
+    per perhaps put rather refer referred said say says see seem several since still take taken
+    thing things though thus type upon us use used well whether within without yet
     """.split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -93,8 +106,26 @@ def terms(texts: Sequence[str]) -> list[set[str]]:
 
 @functools.cache
 def stop_terms() -> frozenset[str]:
-    """``STOPWORDS`` as index terms."""
-    return frozenset().union(*terms(sorted(STOPWORDS)))
+    """``STOPWORDS`` and ``QUESTION_WORDS`` as index terms: what coverage ignores."""
+    return frozenset().union(*terms(sorted(STOPWORDS | QUESTION_WORDS)))
+
+
+@functools.cache
+def phrasing_terms() -> frozenset[str]:
+    """``QUESTION_WORDS`` as index terms (minus any that are also stop words)."""
+    return frozenset().union(*terms(sorted(QUESTION_WORDS))) - frozenset().union(*terms(sorted(STOPWORDS)))
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A question's content terms, each weighted by its rarity (idf) in the index."""
+
+    weights: dict[str, float]
+
+    def coverage(self, text_terms: set[str]) -> float:
+        """Share of the question's weight that ``text_terms`` contain (0..1)."""
+        total = sum(self.weights.values())
+        return sum(w for t, w in self.weights.items() if t in text_terms) / total if total > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -250,6 +281,14 @@ class Store:
         marks = ",".join("?" * len(stems))
         found = dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", list(stems)))
         return found, self.passage_count
+
+    def query_terms(self, question_terms: set[str]) -> QueryTerms:
+        """Weights for the content terms of a question; a term the index lacks weighs most."""
+        content = sorted(question_terms - stop_terms()) or sorted(question_terms)
+        if not content:
+            return QueryTerms({})
+        df, n = self.document_frequency(content)
+        return QueryTerms({t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in content})
 
     @functools.cached_property
     def passage_count(self) -> int:

@@ -30,8 +30,8 @@ def test_answers_quote_the_right_paragraph(library: Library, question: str, word
     answer = library.answer(question)
     assert answer.answered, answer
     first = answer.quotes[0]
-    assert words in first.text
     assert first.citation.paragraph == paragraph_with(words)
+    assert any(words in q.text for q in answer.quotes)
     assert first.citation.title == "Sievierodonetsk" and first.citation.date == "2022-06-07"
     assert 1 <= len(answer.quotes) <= 3
 

@@ -1,0 +1,102 @@
+"""Which sentences to quote: a small learned scorer over generic features.
+
+Every sentence of the best passages is a candidate. Its features say how well it matches
+the question on its own (cosine, BM25, share of the question's rare terms), how good its
+passage is, whether its neighbours rather than itself carry the question's terms, and
+whether it holds what the question asks for (a date for "when", a number for "how many", a
+name for "who"). A logistic regression turns them into the probability that the sentence
+contains the answer; weights are fitted by ``bench/fit_quotes.py`` (cross-validated by article
+halves on SQuAD), so extra quotes can be chosen by probability rather than by a rank.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from retrieval.records import Hit
+from retrieval.search import Retrieved, SentenceMatch
+from retrieval.store import Store, match_query, phrasing_terms, terms
+
+FEATURES = (
+    "dense", "lexical", "coverage", "passage", "previous_coverage", "next_coverage", "log_length",
+    "when_date", "quantity_number", "who_name", "first_passage", "second_passage", "phrasing",
+)  # fmt: skip
+SENTENCE_WEIGHTS = {
+    "bias": -8.46, "dense": 2.286, "lexical": 1.655, "coverage": 2.141, "passage": 1.16,
+    "previous_coverage": -0.429, "next_coverage": -0.93, "log_length": 0.401, "when_date": 0.467,
+    "quantity_number": 0.228, "who_name": 0.28, "first_passage": 1.266, "second_passage": 0.237, "phrasing": 0.451,
+}  # fmt: skip
+
+_NUMBER = re.compile(r"\d")
+_DATE = re.compile(
+    r"\b(1\d{3}|20\d{2})\b|\b(January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|century|Monday|Tuesday|Wednesday|Thursday|"
+    r"Friday|Saturday|Sunday)\b"
+)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
+_WHEN = re.compile(r"^\s*when\b|\bwhat (year|date|day|month|century|time)\b|\bsince when\b", re.IGNORECASE)
+_QUANTITY = re.compile(r"\bhow (many|much|long|old|far|big|large|tall|often)\b|\bwhat (percentage|number)\b", re.I)
+_WHO = re.compile(r"^\s*who\b|\bwho (is|was|were|are)\b|\bwhose\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence that may be quoted, with what it was scored on."""
+
+    hit: Hit
+    match: SentenceMatch
+    text: str
+    features: tuple[float, ...]
+    probability: float
+
+
+def candidates(question: str, retrieved: Retrieved, store: Store, passages: int) -> list[Candidate]:
+    """Sentences of the top ``passages`` hits, most likely to answer first."""
+    hits = retrieved.hits[:passages]
+    pool = [
+        (rank, hit, m) for rank, hit in enumerate(hits) for m in retrieved.sentences.get(hit.passage.passage_id, [])
+    ]
+    if not pool:
+        return []
+    texts = [hit.passage.text[m.start - hit.passage.start : m.end - hit.passage.start] for _, hit, m in pool]
+    lexical: dict[int, float] = {}
+    fts = match_query(question)
+    if fts:
+        ids = [m.sentence_id for _, _, m in pool]
+        lexical = dict(store.lexical("sentences_fts", fts, len(ids), within=ids))
+    best_lexical = max(lexical.values(), default=0.0)
+    question_terms, *sentence_terms = terms([question, *texts])
+    weights = store.query_terms(question_terms)
+    phrasing = question_terms & phrasing_terms()  # "called", "many": the sentence may echo them
+    coverage = [weights.coverage(t) for t in sentence_terms]
+    top_score = hits[0].score if hits[0].score > 0 else 1.0
+    asks_when, asks_quantity, asks_who = (bool(p.search(question)) for p in (_WHEN, _QUANTITY, _WHO))
+    out = []
+    for j, ((rank, hit, m), text) in enumerate(zip(pool, texts, strict=True)):
+        same_before = j > 0 and pool[j - 1][1] is hit
+        same_after = j + 1 < len(pool) and pool[j + 1][1] is hit
+        features = (
+            m.dense,
+            lexical.get(m.sentence_id, 0.0) / best_lexical if best_lexical > 0 else 0.0,
+            coverage[j],
+            hit.score / top_score,
+            coverage[j - 1] if same_before else 0.0,
+            coverage[j + 1] if same_after else 0.0,
+            math.log(len(text) + 1),
+            float(asks_when and bool(_DATE.search(text))),
+            float(asks_quantity and bool(_NUMBER.search(text))),
+            float(asks_who and bool(_NAME.search(text))),
+            float(rank == 0),
+            float(rank == 1),
+            len(phrasing & sentence_terms[j]) / len(phrasing) if phrasing else 0.0,
+        )
+        out.append(Candidate(hit, m, text, features, _probability(features)))
+    out.sort(key=lambda c: -c.probability)
+    return out
+
+
+def _probability(features: tuple[float, ...]) -> float:
+    z = SENTENCE_WEIGHTS["bias"] + sum(SENTENCE_WEIGHTS[name] * x for name, x in zip(FEATURES, features, strict=True))
+    return 1.0 / (1.0 + math.exp(-z))
