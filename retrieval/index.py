@@ -37,7 +37,7 @@ from retrieval import vectors
 from retrieval.corpus import read_corpus
 from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch
 from retrieval.records import Article, IndexInfo
-from retrieval.store import Store, StoredArticle, StoreWriter
+from retrieval.store import Store, StoreWriter
 from retrieval.text import chunk_paragraph, salient_names
 
 log = logging.getLogger(__name__)
@@ -239,17 +239,7 @@ def _write_build(
     sentence_source: list[tuple[int, int]] = []  # (passage id, index of the span within it)
     passage_keys: set[tuple[str, str]] = set()
     for article in articles:
-        stored = StoredArticle(
-            article.article_id,
-            article.title,
-            article.date,
-            article.place,
-            article.url,
-            article.source,
-            digests[article.article_id],
-            article.paragraphs,
-        )
-        paragraph_ids = writer.add_article(stored)
+        paragraph_ids = writer.add_article(article, digests[article.article_id])
         for paragraph_id, text in zip(paragraph_ids, article.paragraphs, strict=False):
             sentences, windows = chunk_paragraph(text, embedder.count_tokens, embedder.window_tokens)
             first_sentence = len(sentence_rows)

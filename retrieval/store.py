@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.records import ArticleInfo, Passage
+from retrieval.records import Article, ArticleInfo, Passage
 
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -128,18 +128,6 @@ class QueryTerms:
         return sum(w for t, w in self.weights.items() if t in text_terms) / total if total > 0 else 0.0
 
 
-@dataclass(frozen=True)
-class StoredArticle:
-    article_id: str
-    title: str
-    date: str | None
-    place: str | None
-    url: str | None
-    source: str | None
-    digest: str
-    paragraphs: tuple[str, ...]
-
-
 class StoreWriter:
     """Writes a new store once, in order; used only by a build."""
 
@@ -148,23 +136,12 @@ class StoreWriter:
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
         self._article = self._paragraph = 0
 
-    def add_article(self, article: StoredArticle) -> list[int]:
+    def add_article(self, article: Article, digest: str) -> list[int]:
         """Store an article and its paragraphs; returns the paragraph row ids."""
         self._article += 1
-        self.db.execute(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                self._article,
-                article.article_id,
-                article.title,
-                article.date,
-                article.place,
-                article.url,
-                article.source,
-                article.digest,
-                len(article.paragraphs),
-            ),
-        )
+        a = article
+        row = (self._article, a.article_id, a.title, a.date, a.place, a.url, a.source, digest, len(a.paragraphs))
+        self.db.execute("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)", row)
         ids = list(range(self._paragraph + 1, self._paragraph + 1 + len(article.paragraphs)))
         self.db.executemany(
             "INSERT INTO paragraphs VALUES (?,?,?,?)",

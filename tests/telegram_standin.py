@@ -383,31 +383,24 @@ class StandIn:
                 raise ValueError("message is too long")
         return visible
 
-    async def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        visible = self._check_text(params)
-        chat_id = int(params["chat_id"])
-        result = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "from": BOT_USER,
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
-            "text": visible,
-        }
-        self._record("sendMessage", params, result)
-        return result
-
-    async def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _bot_message(self, method: str, params: dict[str, Any], message_id: int) -> dict[str, Any]:
         visible = self._check_text(params)
         chat_id = int(params.get("chat_id") or 0)
         result = {
-            "message_id": int(params.get("message_id") or 0),
+            "message_id": message_id,
             "date": int(time.time()),
             "from": BOT_USER,
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
             "text": visible,
         }
-        self._record("editMessageText", params, result)
+        self._record(method, params, result)
         return result
+
+    async def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._bot_message("sendMessage", params, next(self._message_ids))
+
+    async def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._bot_message("editMessageText", params, int(params.get("message_id") or 0))
 
     async def _api_sendChatAction(self, params: dict[str, Any]) -> bool:
         self._record("sendChatAction", params)
