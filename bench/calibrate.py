@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from common import build_dataset_index, halves
 
-from embeddings import Embedder
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval.answer import Answerer
 from retrieval.confidence import CONFIDENCE_WEIGHTS, FEATURES, evidence
 from retrieval.evaluate import read_questions
@@ -54,13 +54,13 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     work = args.work or Path(tempfile.mkdtemp(prefix="citebot-calib-"))
-    embedder = Embedder()
+    embedder, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
     articles = [json.loads(line) for line in (args.dataset / "articles.jsonl").open()]
     questions = [q for q in read_questions(args.dataset / "questions.jsonl") if not q.impossible]
     runs = []
     for h, ids in enumerate(halves(articles)):
         index_dir = build_dataset_index([a for a in articles if a["id"] in ids], work / f"half{h}", embedder)
-        runs.append(features(index_dir, embedder, questions, ids))
+        runs.append(features(index_dir, asker, questions, ids))
 
     def report(name: str, y: np.ndarray, p: np.ndarray) -> None:
         print(

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from common import build_dataset_index, halves
 
-from embeddings import Embedder
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval.answer import Answerer
 from retrieval.evaluate import read_questions
 from retrieval.index import Index
@@ -77,11 +77,11 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     work = args.work or Path(tempfile.mkdtemp(prefix="citebot-quotes-"))
-    embedder = Embedder()
+    embedder, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
     articles = [json.loads(line) for line in (args.dataset / "articles.jsonl").open()]
     questions = [q for q in read_questions(args.dataset / "questions.jsonl") if not q.impossible]
     index_dir = build_dataset_index(articles, work / "all", embedder)
-    answerer = Answerer(Searcher(Index.open(index_dir, embedder), embedder))
+    answerer = Answerer(Searcher(Index.open(index_dir, asker), asker))
     groups = collect(answerer, questions)
     folds = halves(articles)
     shipped = np.array([SENTENCE_WEIGHTS[f] for f in FEATURES])

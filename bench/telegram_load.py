@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import ROOT, machine, percentile
 
-from embeddings import Embedder
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
 from retrieval.corpus import bundled_corpus
 from retrieval.index import build_index
@@ -44,7 +44,7 @@ QUESTIONS = [
 
 
 def reference(index: Path, repeats: int = 200) -> float:
-    library = Library(index, Embedder())
+    library = Library(index, Embedder(backend=QUERY_BACKEND))
     library.answer(QUESTIONS[0])
     times = []
     for i in range(repeats):
@@ -124,7 +124,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="citebot-load-"))
     try:
         index = work / "index"
-        build_index([bundled_corpus()], index, Embedder())
+        build_index([bundled_corpus()], index, Embedder(backend=INDEX_BACKEND))
         ref = reference(index)
         rows = [run_load(index, args.chats, args.questions, args.rate, limiter, args.seed) for limiter in (True, False)]
     finally:

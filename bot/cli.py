@@ -72,28 +72,37 @@ def model_option(func: F) -> F:
     )(func)
 
 
+def backend_option(func: F) -> F:
+    return click.option(
+        "--backend",
+        envvar="CITEBOT_BACKEND",
+        type=click.Choice(["auto", "onnx-int8", "onnx", "torch"]),
+        help="How the model runs ($CITEBOT_BACKEND). Default: torch for `index` (exact vectors), "
+        "auto for questions (int8 ONNX when the model can be exported, else torch).",
+    )(func)
+
+
 def _index_dir(index_dir: Path | None) -> Path:
     from retrieval.index import default_index_dir
 
     return index_dir or default_index_dir()
 
 
-def open_library(index_dir: Path | None, model: str | None) -> Library:
+def open_library(index_dir: Path | None, model: str | None, backend: str | None) -> Library:
     """The library to answer from; on first use of the default location, index the bundled article."""
-    from embeddings import Embedder
+    from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
     from retrieval import IndexMissing, Library
     from retrieval.corpus import bundled_corpus
     from retrieval.index import build_index, current_build_id, manifest_model
 
     path = _index_dir(index_dir)
-    embedder = Embedder(model or manifest_model(path))
     if current_build_id(path) is None:
         source = click.get_current_context().get_parameter_source("index_dir")
         if source not in (ParameterSource.DEFAULT, None):
             raise IndexMissing(f"no index at {path}: run `citebot index --index {path}` first")
         click.echo(f"citebot: no index yet; indexing the bundled article into {path} (once)", err=True)
-        build_index([bundled_corpus()], path, embedder, progress=sys.stderr.isatty())
-    return Library(path, embedder)
+        build_index([bundled_corpus()], path, Embedder(model, backend=INDEX_BACKEND), progress=sys.stderr.isatty())
+    return Library(path, Embedder(model or manifest_model(path), backend=backend or QUERY_BACKEND))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,23 +119,24 @@ def cli(verbose: int) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @model_option
+@backend_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings; only the summary.")
 @friendly_errors
-def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, quiet: bool) -> None:
+def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, backend: str | None, quiet: bool) -> None:
     """(Re)build the index from PATHS (files or folders of .txt, .md, .jsonl).
 
     With no PATHS, indexes the bundled article. Unchanged passages are never embedded again;
     the previous index keeps serving until the new one is complete.
     """
     from bot.render import count
-    from embeddings import Embedder
+    from embeddings import INDEX_BACKEND, Embedder
     from retrieval.corpus import bundled_corpus
     from retrieval.index import build_index
 
     report = build_index(
         list(paths) or [bundled_corpus()],
         _index_dir(index_dir),
-        Embedder(model),
+        Embedder(model, backend=backend or INDEX_BACKEND),
         progress=not quiet and sys.stderr.isatty(),
     )
     if not quiet:
@@ -150,10 +160,13 @@ def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, qu
 @click.argument("question")
 @index_option
 @model_option
+@backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one line of JSON (schema in README).")
 @click.option("--top", type=click.IntRange(1, 3), help="Quote at most N sentences (1-3, default 3).")
 @friendly_errors
-def ask(question: str, index_dir: Path | None, model: str | None, as_json: bool, top: int | None) -> None:
+def ask(
+    question: str, index_dir: Path | None, model: str | None, backend: str | None, as_json: bool, top: int | None
+) -> None:
     """Answer QUESTION with quotes from the articles.
 
     QUESTION "-" reads one question per line from stdin and writes one answer per line, in
@@ -162,7 +175,7 @@ def ask(question: str, index_dir: Path | None, model: str | None, as_json: bool,
     from bot.render import answer_json, terminal_answer
     from retrieval import QuestionError
 
-    library = open_library(index_dir, model)
+    library = open_library(index_dir, model, backend)
     if question != "-":
         answer = library.answer(question, top=top)
         click.echo(answer_json(answer) if as_json else terminal_answer(answer))
@@ -183,25 +196,33 @@ def ask(question: str, index_dir: Path | None, model: str | None, as_json: bool,
 @cli.command()
 @index_option
 @model_option
+@backend_option
 @friendly_errors
-def chat(index_dir: Path | None, model: str | None) -> None:
+def chat(index_dir: Path | None, model: str | None, backend: str | None) -> None:
     """Talk to citebot in the terminal: the same answers and commands as in Telegram."""
     from bot.chat import run_chat
     from bot.conversation import Conversation
 
-    run_chat(Conversation(open_library(index_dir, model)))
+    run_chat(Conversation(open_library(index_dir, model, backend)))
 
 
 @cli.command("eval")
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @index_option
 @model_option
+@backend_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write per-question predictions (JSONL).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @friendly_errors
 def evaluate(
-    questions: Path, index_dir: Path | None, model: str | None, out: Path | None, limit: int | None, as_json: bool
+    questions: Path,
+    index_dir: Path | None,
+    model: str | None,
+    backend: str | None,
+    out: Path | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
     """Measure answer quality on a SQuAD-style question set (see ../shared/eval).
 
@@ -213,7 +234,7 @@ def evaluate(
     from retrieval.evaluate import evaluate as run_eval
     from retrieval.evaluate import format_table, read_questions
 
-    library = open_library(index_dir, model)
+    library = open_library(index_dir, model, backend)
     items = read_questions(questions, limit)
     handle = out.open("w", encoding="utf-8") if out else None
     try:
@@ -230,6 +251,7 @@ def evaluate(
 @cli.command()
 @index_option
 @model_option
+@backend_option
 @click.option(
     "--webhook-url", metavar="URL", help="Receive updates by webhook at this public HTTPS URL instead of long polling."
 )
@@ -250,6 +272,7 @@ def evaluate(
 def serve(
     index_dir: Path | None,
     model: str | None,
+    backend: str | None,
     webhook_url: str | None,
     listen: str,
     port: int,
@@ -277,7 +300,7 @@ def serve(
     install_token_filter(config.token)
     try:
         check_token(config)
-        library = open_library(index_dir, model)
+        library = open_library(index_dir, model, backend)
         library.warm_up()  # the first question should not wait for the model
         webhook = Webhook(webhook_url, listen, port, secret_token) if webhook_url else None
         run(Conversation(library), config, webhook)

@@ -1,17 +1,17 @@
 """Text in, unit-length float32 vectors out.
 
-``Embedder.encode`` is the one entry point. sentence-transformers (and torch behind it) is
-imported only when something is actually encoded: it costs seconds, and many commands
-(``--help``, a no-change rebuild) never need it.
+``Embedder.encode`` is the one entry point. The model runs through a backend (see
+backends.py): by default an ONNX export of the model, which answers a question in a few
+milliseconds without importing torch; sentence-transformers on torch is the fallback and the
+choice for models that cannot be exported. Nothing heavy is imported until something is
+encoded, so ``--help`` or a no-change rebuild never pay for it.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
-import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from embeddings.backends import Backend, OnnxBackend, TextOutput, TorchBackend, onnx_supported
 from embeddings.cache import EmbeddingCache, cache_key
 from embeddings.errors import EmbeddingError
 from embeddings.model import ModelSpec, resolve_model
@@ -28,21 +29,95 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+DEFAULT_BACKEND = "auto"
+BACKEND_ENV = "CITEBOT_BACKEND"
 PROGRESS_MIN = 64  # show a progress bar only when encoding at least this many texts
+ENCODE_CHUNK = 256  # texts per backend call: bounds memory held in token vectors
+
+
+CACHE_ENV = "CITEBOT_CACHE_DIR"
+INDEX_BACKEND = "torch"  # passages: exact fp32 vectors, and the fastest batch encoder measured here
+QUERY_BACKEND = "auto"  # questions: int8 ONNX, a few ms and no torch import
+
+
+def default_cache_dir() -> Path:
+    """Where ONNX exports live: ``$CITEBOT_CACHE_DIR``, else the per-user cache folder."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path("citebot") / "models"
 
 
 class Embedder:
-    """Encodes texts with one sentence-transformers model, optionally through a cache."""
+    """Encodes texts with one model through one backend, optionally through a cache.
 
-    def __init__(self, spec: ModelSpec | str | None = None, *, batch_size: int = 32, threads: int | None = None):
+    ``backend``: "auto" (ONNX int8 where the model can be exported, else torch), "onnx-int8",
+    "onnx" (fp32, same vectors as torch), or "torch". ``cache_dir`` holds ONNX exports.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec | str | None = None,
+        *,
+        backend: str | None = None,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+    ):
         self.spec = spec if isinstance(spec, ModelSpec) else resolve_model(spec)
-        self.batch_size = batch_size
+        self.requested = backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+        if self.requested not in BACKENDS:
+            raise EmbeddingError(f"unknown backend {self.requested!r}: choose one of {', '.join(BACKENDS)}")
+        self.cache_dir = cache_dir or default_cache_dir()
         self.threads = threads
+
+    @cached_property
+    def backend_name(self) -> str:
+        """The backend actually used: "auto" resolves here, without loading anything heavy."""
+        if self.requested == "torch":
+            return "torch"
+        if not onnx_supported(self.spec):
+            if self.requested != "auto":
+                log.warning("%s cannot run on ONNX here; using torch", self.spec.name)
+            return "torch"
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            log.warning("onnxruntime is not installed; encoding with torch (slower)")
+            return "torch"
+        return "onnx-int8" if self.requested == "auto" else self.requested
 
     @property
     def model_id(self) -> str:
-        """Stable identity of the weights: the name, plus the file hash when we know it."""
+        """Identity of the weights: the name, plus the file hash when we know it.
+
+        An index records it, and only a model with the same weights may query that index.
+        """
         return f"{self.spec.name}@{self.spec.sha256[:16]}" if self.spec.sha256 else self.spec.name
+
+    @property
+    def vector_id(self) -> str:
+        """Identity of the vectors, for the embedding cache: the weights and, if it changes
+        them, the backend. torch and fp32 ONNX agree to a cosine of 0.9999999; int8 differs
+        slightly (cosine ~0.99), so its vectors are never mixed into an fp32 cache.
+        """
+        return self.model_id + ("+int8" if self.backend_name == "onnx-int8" else "")
+
+    @cached_property
+    def backend(self) -> Backend:
+        if self.backend_name == "torch":
+            return TorchBackend(self.spec, self.max_seq_length, self.threads)
+        from embeddings.export import FP32, INT8, ensure_export
+
+        try:
+            folder = ensure_export(self.spec, self.cache_dir)
+        except EmbeddingError as exc:
+            log.warning("%s; using torch", exc)
+            self.__dict__["backend_name"] = "torch"
+            return TorchBackend(self.spec, self.max_seq_length, self.threads)
+        model = folder / (INT8 if self.backend_name == "onnx-int8" else FP32)
+        return OnnxBackend(model, Path(self.spec.location) / "tokenizer.json", self.max_seq_length, self.backend_name)
 
     @cached_property
     def _config(self) -> dict[str, Any]:
@@ -54,18 +129,12 @@ class Embedder:
         """The model's window in tokens, special tokens included; the rest is truncated."""
         if "max_seq_length" in self._config:
             return int(self._config["max_seq_length"])
-        return int(self._model.max_seq_length)
+        return int(TorchBackend(self.spec, 0, self.threads).model.max_seq_length)
 
     @cached_property
     def window_tokens(self) -> int:
         """How many content tokens fit in one window, after the model's special tokens."""
-        return self.max_seq_length - self._special_tokens
-
-    @cached_property
-    def _special_tokens(self) -> int:
-        if self._tokenizer is not None:
-            return len(self._tokenizer.encode("").ids)
-        return len(self._model.tokenizer("")["input_ids"])
+        return self.max_seq_length - len(self._tokenize([""])[0])
 
     @cached_property
     def dim(self) -> int:
@@ -77,7 +146,7 @@ class Embedder:
             kinds = [m.get("type", "") for m in json.loads(modules.read_text())]
             if not any("Dense" in k for k in kinds):
                 return int(json.loads(pooling.read_text())["word_embedding_dimension"])
-        return int(self._model.get_sentence_embedding_dimension())
+        return int(TorchBackend(self.spec, 0, self.threads).model.get_sentence_embedding_dimension())
 
     @cached_property
     def _tokenizer(self) -> Tokenizer | None:
@@ -91,17 +160,15 @@ class Embedder:
         tok.no_truncation()
         return tok
 
+    def _tokenize(self, texts: Sequence[str], special: bool = True) -> list[list[int]]:
+        if self._tokenizer is not None:
+            return [enc.ids for enc in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
+        tok = TorchBackend(self.spec, 0, self.threads).model.tokenizer
+        return tok(list(texts), add_special_tokens=special)["input_ids"]
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Content token counts, without the special tokens the model adds once per text."""
-        if self._tokenizer is not None:
-            return [len(enc.ids) for enc in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-        tok = self._model.tokenizer
-        return [len(ids) for ids in tok(list(texts), add_special_tokens=False)["input_ids"]]
-
-    @cached_property
-    def _model(self) -> Any:
-        with _LOAD_LOCK:  # a warm-up thread and the first question may race to load it
-            return _load_model(self.spec.location, self.spec.is_local, self.threads)
+        return [len(ids) for ids in self._tokenize(texts, special=False)]
 
     def encode(
         self, texts: Sequence[str], *, cache: EmbeddingCache | None = None, progress: bool = False
@@ -120,16 +187,16 @@ class Embedder:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Embed each text, and each character span inside it, in one forward pass.
 
-        A span's vector mean-pools the text's contextual token embeddings over the tokens
-        inside the span ("late chunking"): sentences get vectors that know their paragraph,
-        at no extra model cost. Returns the text vectors and, per text, a (spans, dim) array.
-        With a cache, only texts it does not hold are run through the model.
+        A span's vector mean-pools the text's contextual token vectors over the tokens inside
+        the span ("late chunking"): sentences get vectors that know their paragraph, at no
+        extra model cost. Returns the text vectors and, per text, a (spans, dim) array. With a
+        cache, only texts it does not hold are run through the model.
         """
         n = len(texts)
         rows: list[np.ndarray | None] = [None] * n
         keys: list[bytes] = []
         if cache is not None:
-            keys = [cache_key(self.model_id, _span_key(t, s)) for t, s in zip(texts, spans, strict=False)]
+            keys = [cache_key(self.vector_id, _span_key(t, s)) for t, s in zip(texts, spans, strict=True)]
             found = cache.lookup(keys, self.dim)
             for i, key in enumerate(keys):
                 got = found.get(key)
@@ -143,9 +210,9 @@ class Embedder:
         bar = _progress(len(todo), enabled=progress and len(todo) >= PROGRESS_MIN)
         for start in range(0, len(todo), ENCODE_CHUNK):
             part = todo[start : start + ENCODE_CHUNK]
-            encoded = self._encode_chunk([texts[i] for i in part], [spans[i] for i in part])
-            for i, block in zip(part, encoded, strict=False):
-                rows[i] = block
+            outputs = self.backend.run([texts[i] for i in part], batch=len(todo) > 1)
+            for i, out in zip(part, outputs, strict=True):
+                rows[i] = _block(out, spans[i])
             if cache is not None:
                 cache.store((keys[i], rows[i]) for i in part)
             bar.update(len(part))
@@ -153,98 +220,32 @@ class Embedder:
         vectors = np.stack([r[0] for r in rows]) if n else np.zeros((0, self.dim), np.float32)
         return vectors, [r[1:] for r in rows]
 
-    def _encode_chunk(self, texts: list[str], spans: list[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
-        outputs = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            output_value=None,  # pooled embedding and (padded) token embeddings
-        )
-        offsets = self._token_offsets(texts)
-        blocks = []
-        for out, text_spans, offs in zip(outputs, spans, offsets, strict=False):
-            pooled = _numpy(out["sentence_embedding"])
-            pooled = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
-            block = np.empty((1 + len(text_spans), pooled.shape[0]), dtype=np.float32)
-            block[0] = pooled
-            if text_spans:
-                length = int(_numpy(out["attention_mask"]).sum())  # rows past it are padding
-                if length != len(offs):
-                    raise EmbeddingError(f"tokenizer disagrees with model on a text ({length} vs {len(offs)} tokens)")
-                tokens = _numpy(out["token_embeddings"])[:length]
-                block[1:] = _pool_spans(tokens, offs, text_spans, pooled)
-            blocks.append(block)
-        return blocks
-
-    def _token_offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]:
-        if self._tokenizer is not None:
-            self._tokenizer.enable_truncation(self.max_seq_length)
-            try:
-                return [enc.offsets for enc in self._tokenizer.encode_batch(texts)]
-            finally:
-                self._tokenizer.no_truncation()
-        tok = self._model.tokenizer
-        return tok(texts, truncation=True, max_length=self.max_seq_length, return_offsets_mapping=True)[
-            "offset_mapping"
-        ]
-
-
-_LOAD_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=4)
-def _load_model(location: str, local: bool, threads: int | None) -> Any:
-    """Load a model once per process: several ``Embedder`` objects may share it."""
-    if local:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import torch
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-    except ImportError as exc:
-        raise EmbeddingError(f"sentence-transformers is not installed: {exc}") from exc
-    hf_logging.disable_progress_bar()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        model = SentenceTransformer(location, device="cpu")
-    except Exception as exc:  # the library raises many types for a bad model
-        raise EmbeddingError(f"cannot load model {location}: {exc}") from exc
-    log.debug("model loaded", extra={"model": location})
-    return model
-
-
-ENCODE_CHUNK = 256  # texts per model call: bounds memory held in token embeddings
+    def warm_up(self) -> None:
+        """Load the backend now rather than on the first question."""
+        self.encode(["warm up"])
 
 
 def _span_key(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return text if not spans else text + "\0" + ";".join(f"{a},{b}" for a, b in spans)
 
 
-def _numpy(value: Any) -> np.ndarray:
-    return value.float().numpy() if hasattr(value, "numpy") else np.asarray(value, dtype=np.float32)
-
-
-def _pool_spans(
-    tokens: np.ndarray,
-    offsets: Sequence[tuple[int, int]],
-    spans: Sequence[tuple[int, int]],
-    fallback: np.ndarray,
-) -> np.ndarray:
-    """Unit-length mean of the token vectors whose characters fall inside each span."""
-    starts = np.array([a for a, _ in offsets])
-    ends = np.array([b for _, b in offsets])
+def _block(out: TextOutput, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The text's vector, then one vector per span: unit means of the tokens inside each span."""
+    block = np.empty((1 + len(spans), out.pooled.shape[0]), dtype=np.float32)
+    block[0] = out.pooled
+    if not spans:
+        return block
+    starts = np.array([a for a, _ in out.offsets])
+    ends = np.array([b for _, b in out.offsets])
     real = ends > starts  # special tokens have empty offsets
-    out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
     for k, (a, b) in enumerate(spans):
         mask = real & (starts >= a) & (ends <= b)
         if not mask.any():  # span beyond the truncated window
-            out[k] = fallback
+            block[k + 1] = out.pooled
             continue
-        vec = tokens[mask].mean(axis=0)
-        out[k] = vec / max(float(np.linalg.norm(vec)), 1e-12)
-    return out
+        vec = out.tokens[mask].mean(axis=0)
+        block[k + 1] = vec / max(float(np.linalg.norm(vec)), 1e-12)
+    return block
 
 
 class _NoBar:

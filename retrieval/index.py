@@ -88,8 +88,8 @@ def article_digest(article: Article) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
-def _corpus_digest(digests: dict[str, str], model_id: str, window: int) -> str:
-    payload = json.dumps([FORMAT, model_id, window, sorted(digests.items())])
+def _corpus_digest(digests: dict[str, str], vector_id: str, window: int) -> str:
+    payload = json.dumps([FORMAT, vector_id, window, sorted(digests.items())])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -152,7 +152,7 @@ def _build_locked(
     _remove_stale_builds(builds, keep=previous)
     digests = {a.article_id: article_digest(a) for a in articles}
     window = embedder.window_tokens
-    corpus_digest = _corpus_digest(digests, embedder.model_id, window)
+    corpus_digest = _corpus_digest(digests, embedder.vector_id, window)
 
     old_manifest = _read_manifest_quietly(previous)
     if old_manifest and old_manifest.get("corpus_digest") == corpus_digest and _loads(previous, embedder):
@@ -184,6 +184,7 @@ def _build_locked(
             "model": embedder.spec.name,
             "model_id": embedder.model_id,
             "model_sha256": embedder.spec.sha256,
+            "vectors": embedder.vector_id,
             "dimension": embedder.dim,
             "window_tokens": window,
             "index_type": stats["index_type"],

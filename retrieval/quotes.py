@@ -24,9 +24,9 @@ FEATURES = (
     "when_date", "quantity_number", "who_name", "first_passage", "second_passage", "phrasing",
 )  # fmt: skip
 SENTENCE_WEIGHTS = {
-    "bias": -8.46, "dense": 2.286, "lexical": 1.655, "coverage": 2.141, "passage": 1.16,
-    "previous_coverage": -0.429, "next_coverage": -0.93, "log_length": 0.401, "when_date": 0.467,
-    "quantity_number": 0.228, "who_name": 0.28, "first_passage": 1.266, "second_passage": 0.237, "phrasing": 0.451,
+    "bias": -8.579, "dense": 2.327, "lexical": 1.617, "coverage": 2.193, "passage": 1.245,
+    "previous_coverage": -0.448, "next_coverage": -0.932, "log_length": 0.417, "when_date": 0.481,
+    "quantity_number": 0.225, "who_name": 0.252, "first_passage": 1.237, "second_passage": 0.201, "phrasing": 0.441,
 }  # fmt: skip
 
 _NUMBER = re.compile(r"\d")

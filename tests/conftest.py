@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings import Embedder
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
 from retrieval.corpus import bundled_corpus
 from retrieval.index import build_index
@@ -22,7 +22,14 @@ BUNDLED_FILE = bundled_corpus() / "sievierodonetsk-2022-06-07.txt"
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder()
+    """Builds indexes, as `citebot index` does (exact fp32 vectors)."""
+    return Embedder(backend=INDEX_BACKEND)
+
+
+@pytest.fixture(scope="session")
+def query_embedder() -> Embedder:
+    """Answers questions, as `citebot ask` and the bot do (int8 ONNX)."""
+    return Embedder(backend=QUERY_BACKEND)
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +40,8 @@ def bundled_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) 
 
 
 @pytest.fixture(scope="session")
-def library(bundled_index: Path, embedder: Embedder) -> Library:
-    return Library(bundled_index, embedder)
+def library(bundled_index: Path, query_embedder: Embedder) -> Library:
+    return Library(bundled_index, query_embedder)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

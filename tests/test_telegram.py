@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings import Embedder
+from embeddings import INDEX_BACKEND, Embedder
 from retrieval.index import build_index
 from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env
 from tests.telegram_standin import BOT_USER, StandIn, parse_html
@@ -50,7 +50,7 @@ def start_bot(tmp: Path, standin: StandIn, *args: str, serve: tuple[str, ...] = 
     if not index.exists():
         corpus.mkdir(parents=True, exist_ok=True)
         shutil.copy(BUNDLED_FILE, corpus)
-        build_index([corpus], index, Embedder())
+        build_index([corpus], index, Embedder(backend=INDEX_BACKEND))
     log = tmp / f"bot-{time.monotonic_ns()}.log"
     environment = cli_env(TELEGRAM_BOT_TOKEN=standin.token, TELEGRAM_API_URL=standin.url, **env)
     with log.open("w") as out:

@@ -1,0 +1,182 @@
+"""Ways to run the model: sentence-transformers on torch, or an exported ONNX graph.
+
+Both return, per text, the pooled unit vector, the contextual token vectors and each token's
+character offsets, so the encoder can pool any span. The ONNX backend needs neither torch nor
+sentence-transformers at run time: onnxruntime, tokenizers and numpy load in a fraction of a
+second, which is what makes a cold ``citebot ask`` fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from embeddings.errors import EmbeddingError
+from embeddings.model import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextOutput:
+    pooled: np.ndarray  # (dim,), unit length
+    tokens: np.ndarray  # (n_tokens, dim)
+    offsets: list[tuple[int, int]]  # character span of each token; (0, 0) for special tokens
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, texts: Sequence[str], *, batch: bool) -> list[TextOutput]: ...
+
+
+def _unit(vec: np.ndarray) -> np.ndarray:
+    return (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32, copy=False)
+
+
+class TorchBackend:
+    """sentence-transformers on torch: any model it can load."""
+
+    name = "torch"
+
+    def __init__(self, spec: ModelSpec, max_seq_length: int, threads: int | None = None):
+        self.spec = spec
+        self.max_seq_length = max_seq_length
+        self.threads = threads
+
+    @functools.cached_property
+    def model(self) -> Any:
+        with _LOAD_LOCK:  # a warm-up thread and the first question may race to load it
+            return _load_sentence_transformer(self.spec.location, self.spec.is_local, self.threads)
+
+    def run(self, texts: Sequence[str], *, batch: bool) -> list[TextOutput]:
+        outputs = self.model.encode(list(texts), batch_size=32, output_value=None)  # pooled + padded tokens
+        tok = self.model.tokenizer
+        offsets = tok(list(texts), truncation=True, max_length=self.max_seq_length, return_offsets_mapping=True)[
+            "offset_mapping"
+        ]
+        result = []
+        for out, offs in zip(outputs, offsets, strict=True):
+            length = int(_numpy(out["attention_mask"]).sum())  # rows past it are padding
+            result.append(
+                TextOutput(
+                    _unit(_numpy(out["sentence_embedding"])),
+                    _numpy(out["token_embeddings"])[:length],
+                    [tuple(o) for o in offs],
+                )
+            )
+        return result
+
+
+class OnnxBackend:
+    """An exported transformer run by onnxruntime, with mean pooling in numpy."""
+
+    def __init__(self, model_path: Path, tokenizer_path: Path, max_seq_length: int, name: str):
+        self.model_path = model_path
+        self.name = name
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.no_padding()  # the bundled tokenizer.json would pad every text to 128
+        self.tokenizer.enable_truncation(max_seq_length)
+        self._sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def _session(self, threads: int) -> Any:
+        with self._lock:
+            if threads not in self._sessions:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                self._sessions[threads] = ort.InferenceSession(
+                    str(self.model_path), options, providers=["CPUExecutionProvider"]
+                )
+            return self._sessions[threads]
+
+    def run(self, texts: Sequence[str], *, batch: bool) -> list[TextOutput]:
+        # one thread for a single question: lowest latency, and it leaves the other core free
+        session = self._session(os.cpu_count() or 1 if batch else 1)
+        encodings = self.tokenizer.encode_batch(list(texts))
+        results: list[TextOutput] = []
+        step = 32
+        for start in range(0, len(encodings), step):
+            part = encodings[start : start + step]
+            width = max(len(e.ids) for e in part)
+            ids = np.zeros((len(part), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for i, e in enumerate(part):
+                ids[i, : len(e.ids)] = e.ids
+                mask[i, : len(e.ids)] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = session.run(None, feeds)[0]
+            for i, e in enumerate(part):
+                tokens = hidden[i, : len(e.ids)]
+                results.append(TextOutput(_unit(tokens.mean(axis=0)), tokens, list(e.offsets)))
+        return results
+
+
+def onnx_supported(spec: ModelSpec) -> bool:
+    """Whether the model is a plain transformer + mean pooling (+ normalize), which we can export."""
+    root = Path(spec.location)
+    try:
+        modules = json.loads((root / "modules.json").read_text())
+        pooling = json.loads((root / "1_Pooling" / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    return (
+        (root / "tokenizer.json").is_file()
+        and kinds[:2] == ["Transformer", "Pooling"]
+        and set(kinds[2:]) <= {"Normalize"}
+        and bool(pooling.get("pooling_mode_mean_tokens"))
+        and not any(v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
+    )
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_sentence_transformer(location: str, local: bool, threads: int | None) -> Any:
+    """Load a model once per process: several embedders may share it."""
+    _quiet_hf(local)
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise EmbeddingError(f"sentence-transformers is not installed: {exc}") from exc
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return SentenceTransformer(location, device="cpu")
+    except Exception as exc:  # the library raises many types for a bad model
+        raise EmbeddingError(f"cannot load model {location}: {exc}") from exc
+
+
+def _quiet_hf(local: bool) -> None:
+    if local:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _numpy(value: Any) -> np.ndarray:
+    return value.float().numpy() if hasattr(value, "numpy") else np.asarray(value, dtype=np.float32)
