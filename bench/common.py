@@ -50,3 +50,65 @@ def halves(articles: list[dict]) -> tuple[set[str], set[str]]:
     """Article ids split in two by sorted position: the cross-validation folds."""
     ids = sorted(a["id"] for a in articles)
     return set(ids[0::2]), set(ids[1::2])
+
+
+DATA = ROOT / "bench" / "data"
+
+
+def squad_articles() -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (DATA / "squad-v1.1-dev" / "articles.jsonl").open()]
+
+
+def squad_questions(limit: int | None = None, seed: int = 0) -> list[str]:
+    """Real questions (SQuAD v1.1 dev), shuffled reproducibly."""
+    import json
+    import random
+
+    questions = [json.loads(line)["question"] for line in (DATA / "squad-v1.1-dev" / "questions.jsonl").open()]
+    random.Random(seed).shuffle(questions)
+    return questions[:limit]
+
+
+def synthetic_articles(passages: int, seed: int = 0, per_article: int = 50) -> list[dict]:
+    """Articles of new paragraphs made from real SQuAD v1.1 sentences.
+
+    Half the paragraphs are runs of one to three consecutive sentences of one Wikipedia
+    paragraph; the other half join two sentences of two random paragraphs. The text is real
+    English with real topics and vocabulary (so BM25 and the embeddings behave as on real
+    text), and there is as much of it as a benchmark needs.
+    """
+    import random
+
+    from retrieval.text import split_sentences
+
+    rng = random.Random(seed)
+    paragraphs = [[p[a:b] for a, b in split_sentences(p)] for art in squad_articles() for p in art["paragraphs"]]
+    paragraphs = [p for p in paragraphs if p]
+    made: list[str] = []
+    seen: set[str] = set()
+    while len(made) < passages:
+        if rng.random() < 0.5:
+            para = rng.choice(paragraphs)
+            start = rng.randrange(len(para))
+            text = " ".join(para[start : start + rng.randint(1, 3)])
+        else:
+            text = f"{rng.choice(rng.choice(paragraphs))} {rng.choice(rng.choice(paragraphs))}"
+        if text not in seen:
+            seen.add(text)
+            made.append(text)
+    return [
+        {
+            "id": f"synthetic-{i // per_article:05d}",
+            "title": f"Synthetic article {i // per_article}",
+            "paragraphs": made[i : i + per_article],
+        }
+        for i in range(0, passages, per_article)
+    ]
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

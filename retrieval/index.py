@@ -188,6 +188,8 @@ def _build_locked(
             "dimension": embedder.dim,
             "window_tokens": window,
             "index_type": stats["index_type"],
+            "nprobe": stats["nprobe"],
+            "recall_at_10": stats["recall_at_10"],
             "articles": len(articles),
             "passages": stats["passages"],
             "sentences": stats["sentences"],
@@ -273,8 +275,8 @@ def _write_build(
         sentence_vectors[sid] = span_vectors[pid][k]
     with (tmp / SENTENCES).open("wb") as fh:
         np.save(fh, sentence_vectors)
-    index, index_type = vectors.make_index(passage_vectors)
-    vectors.write(index, tmp / FAISS)
+    choice = vectors.make_index(passage_vectors)
+    vectors.write(choice.index, tmp / FAISS)
     names = salient_names([p for a in articles[:50] for p in a.paragraphs])
     examples = [f"What do the articles say about {name}?" for name in names]
     writer.close(
@@ -287,7 +289,9 @@ def _write_build(
     return {
         "passages": len(passage_rows),
         "sentences": len(sentence_rows),
-        "index_type": index_type,
+        "index_type": choice.kind,
+        "nprobe": choice.nprobe,
+        "recall_at_10": choice.recall_at_10,
         "embedded": cache.misses,
         "reused": cache.hits,
         "passage_keys": passage_keys,
@@ -403,7 +407,7 @@ class Index:
                 raise IndexDamaged(f"{path} is missing, truncated or replaced ({actual} bytes, expected {size}): {fix}")
         passages, sentences, dim = expected
         try:
-            index = vectors.read(build / FAISS)
+            index = vectors.read(build / FAISS, manifest.get("nprobe"))
         except RuntimeError:
             raise IndexDamaged(f"{build / FAISS} cannot be read: {fix}") from None
         if index.ntotal != passages or index.d != dim:

@@ -9,6 +9,7 @@ still counts.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -62,14 +63,20 @@ class Searcher:
         query = self.embedder.encode([question])[0]
         return self.retrieve_vector(question, query, k, mode)
 
-    def retrieve_vector(self, question: str, query: np.ndarray, k: int, mode: Mode = "fused") -> Retrieved:
+    def retrieve_vector(
+        self, question: str, query: np.ndarray, k: int, mode: Mode = "fused", timings: dict[str, float] | None = None
+    ) -> Retrieved:
+        """Search with an already encoded question; ``timings`` (if given) receives seconds per stage."""
         s = self.settings
+        started = time.perf_counter()
         dense_ids, dense_scores = vectors.search(self.index.faiss, query, s.candidates)
         dense = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
+        lexical_started = time.perf_counter()
         lexical: dict[int, float] = {}
         fts = match_query(question)
         if fts and mode != "dense":
             lexical = dict(self.index.store.lexical("passages_fts", fts, s.candidates))
+        fusion_started = time.perf_counter()
         if mode == "dense":
             candidates = list(dense)
         elif mode == "lexical":
@@ -107,6 +114,10 @@ class Searcher:
             hits.append(Hit(passage, float(score), float(d), float(lex)))
             if len(hits) == k:
                 break
+        if timings is not None:
+            timings["dense"] = lexical_started - started
+            timings["lexical"] = fusion_started - lexical_started
+            timings["fusion"] = time.perf_counter() - fusion_started
         return Retrieved(query, hits, {h.passage.passage_id: sentences.get(h.passage.passage_id, []) for h in hits})
 
     def _sentences(self, passage_ids: list[int], query: np.ndarray) -> dict[int, list[SentenceMatch]]:

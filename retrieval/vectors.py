@@ -1,16 +1,34 @@
 """The FAISS half of an index: passage vectors, searched by inner product (= cosine).
 
-Kept apart from the build logic so the index type can be chosen by corpus size in one place.
+Small corpora get an exact flat index. Above ``APPROXIMATE_FROM`` passages an exact scan
+costs too much per question (about 20 ms at 100k vectors, 220 ms at 1M on 2 cores), so the
+build makes an inverted-file index (IVF) and picks how many lists to probe by measuring
+recall@10 against exact search on a sample of the corpus itself; the choice and the measured
+recall are recorded in the manifest.
 """
 
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 FLAT = "Flat"
+APPROXIMATE_FROM = 50_000
+TARGET_RECALL = 0.97
+RECALL_SAMPLE = 300
+
+
+@dataclass(frozen=True)
+class IndexChoice:
+    index: Any
+    kind: str  # e.g. "Flat", "IVF2048,Flat"
+    nprobe: int | None = None
+    recall_at_10: float | None = None  # measured against exact search at build time
 
 
 def _faiss() -> Any:
@@ -19,22 +37,72 @@ def _faiss() -> Any:
     return faiss
 
 
-def make_index(vectors: np.ndarray) -> tuple[Any, str]:
-    """An index over unit vectors, and the name recorded in the manifest."""
+def make_index(vectors: np.ndarray, *, approximate_from: int | None = None, seed: int = 0) -> IndexChoice:
+    """An index over unit vectors: exact when small, IVF with measured recall when large."""
     faiss = _faiss()
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index, FLAT
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    if n < (approximate_from if approximate_from is not None else APPROXIMATE_FROM):
+        index = faiss.IndexFlatIP(dim)
+        if n:
+            index.add(vectors)
+        return IndexChoice(index, FLAT)
+    nlist = 2 ** round(math.log2(4 * math.sqrt(n)))  # 1,024 lists at 50k-100k, 4,096 at 1M
+    nlist = max(1, min(nlist, n // 39))  # k-means wants at least 39 points per list
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(seed)
+    train = vectors[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
+    index.train(train)
+    index.add(vectors)
+    index.make_direct_map()  # lets a BM25-only candidate's vector be looked up
+    nprobe, recall = _choose_nprobe(index, vectors, rng)
+    index.nprobe = nprobe
+    return IndexChoice(index, f"IVF{nlist},Flat", nprobe, recall)
+
+
+def _choose_nprobe(index: Any, vectors: np.ndarray, rng: np.random.Generator) -> tuple[int, float]:
+    """The smallest power-of-two nprobe whose recall@10 reaches the target.
+
+    Queries are corpus vectors pushed away from themselves (cosine about 0.7 to where they
+    started, as a question is to its passage): a corpus vector itself would find its own
+    list at once and overstate the recall real questions get.
+    """
+    picked = vectors[rng.choice(len(vectors), size=min(RECALL_SAMPLE, len(vectors)), replace=False)]
+    noise = rng.normal(size=picked.shape).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    sample = picked + noise
+    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+    exact = np.argsort(-(sample @ vectors.T), axis=1)[:, :10]
+    nprobe, recall = 1, 0.0
+    while nprobe <= index.nlist:
+        index.nprobe = nprobe
+        _, found = index.search(sample, 10)
+        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found, strict=True)]))
+        if recall >= TARGET_RECALL:
+            break
+        nprobe *= 2
+    return min(nprobe, index.nlist), recall
 
 
 def write(index: Any, path: Path) -> None:
     _faiss().write_index(index, str(path))
 
 
-def read(path: Path) -> Any:
-    """Read an index; FAISS reports damage as RuntimeError, which the caller turns into a message."""
-    return _faiss().read_index(str(path))
+def read(path: Path, nprobe: int | None = None) -> Any:
+    """Read an index for answering questions (one thread: lowest latency for one query).
+
+    FAISS reports a damaged file as RuntimeError, which the caller turns into a message.
+    """
+    faiss = _faiss()
+    faiss.omp_set_num_threads(1)
+    index = faiss.read_index(str(path))
+    if nprobe is not None:
+        index.nprobe = nprobe
+        if not getattr(index, "direct_map", None) or index.direct_map.type == 0:
+            index.make_direct_map()
+    return index
 
 
 def search(index: Any, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +116,7 @@ def search(index: Any, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
 
 
 def vectors_of(index: Any, ids: list[int]) -> np.ndarray:
-    """Stored vectors for ``ids`` (exact for flat indexes)."""
+    """Stored vectors for ``ids`` (exact for flat and IVF-flat indexes)."""
     if not ids:
         return np.zeros((0, index.d), np.float32)
     return index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
