@@ -37,9 +37,10 @@ def features(index_dir: Path, embedder: Embedder, questions: list, indexed: set[
     vectors = embedder.encode(texts)
     rows, labels = [], []
     for q, text, vector in zip(questions, texts, vectors, strict=True):
-        ranked = answerer.candidates(text, answerer.searcher.retrieve_vector(text, vector, 5))
+        query = answerer.searcher.index.store.query_terms(text)
+        ranked = answerer.candidates(text, answerer.searcher.retrieve_vector(text, vector, 5), query)
         if ranked:
-            rows.append(evidence(text, ranked[0], answerer.searcher.index.store).as_tuple())
+            rows.append(evidence(query, ranked[0]).as_tuple())
             labels.append(q.article_id in indexed)
     return np.array(rows), np.array(labels)
 

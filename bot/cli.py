@@ -48,6 +48,9 @@ def friendly_errors(func: F) -> F:
             sys.exit(0)
         except OSError as exc:
             _fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        except Exception as exc:  # a bug, not bad input: one line, the traceback only with -v
+            log.debug("unexpected error", exc_info=True)
+            _fail(f"unexpected error ({type(exc).__name__}: {exc}); run with -v for details")
 
     return wrapper  # type: ignore[return-value]
 

@@ -6,10 +6,14 @@ conversation; front ends only render the ``Reply`` records.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from embeddings import EmbeddingError
-from retrieval import Answer, ArticleInfo, CitebotError, IndexInfo, Library
+from retrieval import Answer, ArticleInfo, CitebotError, IndexInfo, Library, QuestionError
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "Sorry, I can't answer right now. Please try again later."
 
 
 @dataclass(frozen=True)
@@ -77,5 +81,9 @@ class Conversation:
     def ask(self, question: str, *, top: int | None = None) -> Reply:
         try:
             return AnswerReply(self.library.answer(question, top=top))
-        except (CitebotError, EmbeddingError) as exc:
+        except QuestionError as exc:
             return ProblemReply(str(exc))
+        except (CitebotError, EmbeddingError):
+            # the detail (paths, files) is for the operator's log, not for whoever asked
+            log.exception("question failed")
+            return ProblemReply(UNAVAILABLE)

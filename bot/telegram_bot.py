@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 
 from telegram import (
     BotCommand,
@@ -24,7 +25,16 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, MessageEntityType
-from telegram.error import TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -40,15 +50,19 @@ from telegram.ext import (
 
 from bot.conversation import COMMANDS, AnswerReply, Conversation, Reply
 from bot.telegram_html import article_key, paragraph_html, reply_html
+from bot.throttle import Throttle, Verdict
 from retrieval import Answer
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV, API_ENV, ALLOWED_ENV = "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CITEBOT_ALLOWED_CHATS"
+RATE_ENV = "CITEBOT_USER_RATE"  # "BURST/SECONDS": questions at once, then one per SECONDS
 DEFAULT_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
 PRIVATE = "This bot is private."
+SLOW_DOWN = "You are sending questions faster than I can answer: I'll skip the next ones for a few seconds."
+SEND_DEADLINE = 120.0  # keep retrying a reply through server errors for this long
 NOT_TEXT = "I can only read text: please type your question."
 EDITED = "I answer new messages only: please send the question again."
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -64,6 +78,8 @@ class BotConfig:
     api_url: str = DEFAULT_API
     allowed_chats: frozenset[int] | None = None
     rate_limit: bool = True
+    user_burst: int = 5
+    user_interval: float = 3.0
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
@@ -81,7 +97,16 @@ def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
         except ValueError:
             raise SetupError(f"{ALLOWED_ENV} must be comma-separated chat ids, e.g. 12345,-100987") from None
     api = env.get(API_ENV, "").strip().rstrip("/") or DEFAULT_API
-    return BotConfig(token=token, api_url=api, allowed_chats=allowed)
+    burst, interval = 5, 3.0
+    if env.get(RATE_ENV, "").strip():
+        try:
+            b, _, i = env[RATE_ENV].partition("/")
+            burst, interval = int(b), float(i)
+            if burst < 1 or interval <= 0:
+                raise ValueError
+        except ValueError:
+            raise SetupError(f"{RATE_ENV} must look like 5/3 (5 questions at once, then one every 3 s)") from None
+    return BotConfig(token, api, allowed, user_burst=burst, user_interval=interval)
 
 
 class TokenFilter(logging.Filter):
@@ -108,6 +133,7 @@ class CitebotTelegram:
         self.conversation = conversation
         self.config = config
         self._private_notified: set[int] = set()
+        self.throttle = Throttle(config.user_burst, config.user_interval)
         self._keys: tuple[str, dict[str, str]] = ("", {})
 
     # --- wiring -------------------------------------------------------------------------
@@ -190,13 +216,13 @@ class CitebotTelegram:
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, documents...: a hint in private chats, silence in groups."""
         message = update.effective_message
-        if message is not None and message.chat.type == ChatType.PRIVATE:
-            await message.reply_text(NOT_TEXT)
+        if message is not None and message.chat.type == ChatType.PRIVATE and await self._allowed_pace(message):
+            await self._send(message, escape(NOT_TEXT), None)
 
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if message is not None and message.chat.type == ChatType.PRIVATE:
-            await message.reply_text(EDITED)
+        if message is not None and message.chat.type == ChatType.PRIVATE and await self._allowed_pace(message):
+            await self._send(message, escape(EDITED), None)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """ "Whole paragraph": callback data ``p:<article key>:<paragraph>`` (stable across restarts)."""
@@ -213,7 +239,7 @@ class CitebotTelegram:
         await query.answer()
         if query.message is not None and isinstance(query.message, Message):
             for chunk in found:
-                await query.message.reply_html(chunk, link_preview_options=NO_PREVIEW, do_quote=True)
+                await self._send(query.message, chunk, None)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("update failed", exc_info=context.error)
@@ -222,6 +248,8 @@ class CitebotTelegram:
 
     async def _respond(self, message: Message, make: Callable[[], Reply], *, typing: bool = True) -> None:
         """Compute the reply in a worker thread (with "typing…" shown), then send it."""
+        if not await self._allowed_pace(message):
+            return
         typing_task = asyncio.create_task(self._keep_typing(message)) if typing else None
         try:
             reply = await asyncio.to_thread(make)
@@ -231,12 +259,46 @@ class CitebotTelegram:
         chunks = reply_html(reply)
         markup = self._buttons(reply.answer) if isinstance(reply, AnswerReply) else None
         for i, chunk in enumerate(chunks):
-            await message.reply_html(
-                chunk,
-                reply_markup=markup if i == len(chunks) - 1 else None,
-                link_preview_options=NO_PREVIEW,
-                do_quote=message.chat.type != ChatType.PRIVATE,
-            )
+            await self._send(message, chunk, markup if i == len(chunks) - 1 else None)
+
+    async def _allowed_pace(self, message: Message) -> bool:
+        user = message.from_user.id if message.from_user else message.chat.id
+        verdict = self.throttle.check(user)
+        if verdict is Verdict.ALLOW:
+            return True
+        log.info("question dropped: user over the rate limit", extra={"user": user, "chat": message.chat.id})
+        if verdict is Verdict.WARN:
+            await self._send(message, escape(SLOW_DOWN), None)
+        return False
+
+    async def _send(self, message: Message, html: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Send one message, retrying through server errors and dropped connections.
+
+        Flood limits (429) are the rate limiter's; this covers 5xx, timeouts and unreadable
+        responses, with backoff, for up to ``SEND_DEADLINE`` seconds.
+        """
+        deadline = asyncio.get_running_loop().time() + SEND_DEADLINE
+        delay = 0.5
+        while True:
+            try:
+                await message.reply_html(
+                    html,
+                    reply_markup=markup,
+                    link_preview_options=NO_PREVIEW,
+                    do_quote=message.chat.type != ChatType.PRIVATE,
+                )
+                return
+            except RetryAfter as exc:
+                wait = float(exc.retry_after if isinstance(exc.retry_after, int | float) else 1)
+            except (NetworkError, TelegramError) as exc:
+                if isinstance(exc, BadRequest | Forbidden | InvalidToken | ChatMigrated):
+                    raise  # retrying cannot help
+                wait = delay
+                delay = min(delay * 2, 15.0)
+            if asyncio.get_running_loop().time() + wait > deadline:
+                raise TimedOut(f"gave up sending a reply after {SEND_DEADLINE:.0f} s of errors")
+            log.info("send failed; retrying", extra={"chat": message.chat.id, "in_s": wait})
+            await asyncio.sleep(wait)
 
     async def _keep_typing(self, message: Message) -> None:
         with contextlib.suppress(TelegramError, asyncio.CancelledError):

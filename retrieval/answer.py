@@ -15,6 +15,7 @@ from retrieval.question import check_question, search_text
 from retrieval.quotes import Candidate, candidates
 from retrieval.records import Answer, Citation, Quote
 from retrieval.search import Mode, Retrieved, Searcher
+from retrieval.store import QueryTerms
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,19 @@ class Answerer:
         retrieved = self.searcher.retrieve(search_text(text), k=max(self.settings.quote_passages, 5), mode=mode)
         return self.from_retrieved(text, retrieved, top=top)
 
-    def candidates(self, question: str, retrieved: Retrieved) -> list[Candidate]:
-        return candidates(search_text(question), retrieved, self.searcher.index.store, self.settings.quote_passages)
+    def candidates(self, question: str, retrieved: Retrieved, query: QueryTerms | None = None) -> list[Candidate]:
+        text = search_text(question)
+        query = query or self.searcher.index.store.query_terms(text)
+        return candidates(text, query, retrieved, self.settings.quote_passages)
 
     def from_retrieved(self, question: str, retrieved: Retrieved, *, top: int | None = None) -> Answer:
         s = self.settings
-        ranked = self.candidates(question, retrieved)
+        query = self.searcher.index.store.query_terms(search_text(question))
+        ranked = self.candidates(question, retrieved, query)
         if not ranked:
             return Answer(question, answered=False, confidence=0.0)
         best = ranked[0]
-        sure = confidence(evidence(search_text(question), best, self.searcher.index.store))
+        sure = confidence(evidence(query, best))
         if sure < s.threshold:
             return Answer(question, False, sure, closest=self._quote(best))
         limit = max(1, min(top or s.max_quotes, s.max_quotes))

@@ -13,12 +13,12 @@ import math
 from dataclasses import dataclass
 
 from retrieval.quotes import Candidate
-from retrieval.store import Store, terms
+from retrieval.store import QueryTerms, terms
 
 FEATURES = ("sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage")
 CONFIDENCE_WEIGHTS = {
-    "bias": -9.96, "sentence_dense": 6.619, "passage_dense": 6.929, "sentence_coverage": 3.919,
-    "passage_coverage": 4.552,
+    "bias": -10.007, "sentence_dense": 6.6, "passage_dense": 7.007, "sentence_coverage": 3.931,
+    "passage_coverage": 4.57,
 }  # fmt: skip
 
 
@@ -35,10 +35,9 @@ class Evidence:
         return tuple(getattr(self, name) for name in FEATURES)
 
 
-def evidence(question: str, best: Candidate, store: Store) -> Evidence:
-    question_terms, sentence_terms, passage_terms = terms([question, best.text, best.hit.passage.text])
-    weights = store.query_terms(question_terms)
-    return Evidence(best.match.dense, best.hit.dense, weights.coverage(sentence_terms), weights.coverage(passage_terms))
+def evidence(query: QueryTerms, best: Candidate) -> Evidence:
+    (passage_terms,) = terms([best.hit.passage.text])
+    return Evidence(best.match.dense, best.hit.dense, query.coverage(best.terms), query.coverage(passage_terms))
 
 
 def confidence(ev: Evidence) -> float:

@@ -28,6 +28,10 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl"}
 SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES
 MAX_FILE_BYTES = 64 * 1024 * 1024
+# A "paragraph" this long is data, not prose (a dump, a minified file): splitting and
+# embedding it would take minutes for nothing a person could be quoted. It keeps its number
+# (so later citations stay right) but is not indexed.
+MAX_PARAGRAPH_CHARS = 200_000
 
 _DATELINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+([^:\n]{1,80}?)\s*:\s*", re.IGNORECASE)
 _HEADING = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
@@ -59,6 +63,7 @@ def read_corpus(paths: Sequence[Path]) -> Corpus:
             raise CorpusError(f"{root}: no such file or folder")
         for path, article_base in _files(root, corpus.warnings):
             for article in _read_file(path, article_base, corpus.warnings):
+                article = _without_huge_paragraphs(article, corpus.warnings)
                 if article.article_id in seen:
                     corpus.warnings.append(f"{path}: duplicate article id {article.article_id!r}, skipped")
                     continue
@@ -67,23 +72,51 @@ def read_corpus(paths: Sequence[Path]) -> Corpus:
     return corpus
 
 
+def _without_huge_paragraphs(article: Article, warnings: list[str]) -> Article:
+    if all(len(p) <= MAX_PARAGRAPH_CHARS for p in article.paragraphs):
+        return article
+    kept = []
+    for number, paragraph in enumerate(article.paragraphs, 1):
+        if len(paragraph) > MAX_PARAGRAPH_CHARS:
+            warnings.append(
+                f"{article.origin}: paragraph {number} has {len(paragraph):,} characters "
+                f"(limit {MAX_PARAGRAPH_CHARS:,}), not indexed"
+            )
+            paragraph = ""
+        kept.append(paragraph)
+    return replace(article, paragraphs=tuple(kept))
+
+
 def _files(root: Path, warnings: list[str]) -> Iterator[tuple[Path, str]]:
-    """Article files under ``root`` with their ids' base (path relative to root, no suffix)."""
+    """Article files under ``root`` with their ids' base (path relative to root, no suffix).
+
+    Walks with an explicit stack (no recursion limit on deep trees) and does not follow
+    symlinked folders (no endless loops).
+    """
     if root.is_file():
         if root.suffix.lower() not in SUFFIXES:
             warnings.append(f"{root}: not a .txt, .md or .jsonl file, skipped")
             return
         yield root, root.stem
         return
-    # followlinks=False: a symlink loop cannot make the walk endless
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            path = Path(folder) / name
-            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            warnings.append(f"{folder}: cannot list ({exc.strerror or exc}), skipped")
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            rel = path.relative_to(root).with_suffix("")
-            yield path, rel.as_posix()
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(Path(entry.path))
+            elif entry.is_file() and Path(entry.name).suffix.lower() in SUFFIXES:
+                path = Path(entry.path)
+                yield path, path.relative_to(root).with_suffix("").as_posix()
+        stack.extend(reversed(subfolders))  # visit subfolders in name order
 
 
 def _read_text(path: Path, warnings: list[str]) -> str | None:

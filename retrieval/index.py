@@ -17,11 +17,14 @@ next build removes what the failed one left behind.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -42,7 +45,7 @@ from retrieval.text import chunk_paragraph, salient_names
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: no sentence FTS table (sentences are scored in Python)
 INDEX_ENV = "CITEBOT_INDEX"
 CURRENT, BUILDS, LOCK = "current", "builds", ".lock"
 MANIFEST, STORE, FAISS, SENTENCES, CACHE = (
@@ -91,6 +94,24 @@ def article_digest(article: Article) -> str:
 def _corpus_digest(digests: dict[str, str], vector_id: str, window: int) -> str:
     payload = json.dumps([FORMAT, vector_id, window, sorted(digests.items())])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+CRASH_ENV = "CITEBOT_CRASH_AT"  # test hook: SIGKILL this process at a named build stage
+
+
+def _checkpoint(stage: str) -> None:
+    """Crash-test hook: the tests kill builds here to prove every stage is safe to die in."""
+    if os.environ.get(CRASH_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    text = str(exc).lower()  # SQLite says "database or disk is full" or "disk I/O error"
+    return isinstance(exc, sqlite3.OperationalError | RuntimeError) and any(
+        w in text for w in ("full", "space", "disk")
+    )
 
 
 def _fsync(path: Path) -> None:
@@ -200,12 +221,20 @@ def _build_locked(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         for name in (MANIFEST, STORE, FAISS, SENTENCES, CACHE):
             _fsync(tmp / name)
+        _checkpoint("written")
         final = builds / build_id
         os.rename(tmp, final)
         _fsync(builds)
+        _checkpoint("renamed")
         _swap_current(index_dir, f"{BUILDS}/{build_id}")
-    except BaseException:
+        _checkpoint("swapped")
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if _out_of_space(exc):
+            raise IndexDamaged(
+                f"could not write the new index in {index_dir} (disk full, a file size limit, or a disk error: "
+                f"{exc}); the previous index is untouched and still serving"
+            ) from exc
         raise
     _remove_stale_builds(builds, keep=final)
     new_passages = stats["passage_keys"]
@@ -238,7 +267,7 @@ def _write_build(
     texts: list[str] = []
     spans: list[list[tuple[int, int]]] = []
     passage_rows: list[tuple[int, int, int, int, str]] = []
-    sentence_rows: list[tuple[int, int, int, int, str]] = []
+    sentence_rows: list[tuple[int, int, int, int]] = []
     sentence_source: list[tuple[int, int]] = []  # (passage id, index of the span within it)
     passage_keys: set[tuple[str, str]] = set()
     for article in articles:
@@ -247,7 +276,7 @@ def _write_build(
             sentences, windows = chunk_paragraph(text, embedder.count_tokens, embedder.window_tokens)
             first_sentence = len(sentence_rows)
             for a, b in sentences:
-                sentence_rows.append((len(sentence_rows), paragraph_id, a, b, text[a:b]))
+                sentence_rows.append((len(sentence_rows), paragraph_id, a, b))
             owner: dict[int, tuple[int, int]] = {}
             for first, last in windows:
                 start, end = sentences[first][0], sentences[last - 1][1]
@@ -262,10 +291,9 @@ def _write_build(
             sentence_source.extend(owner[sid] for sid in range(first_sentence, len(sentence_rows)))
     writer.add_passages(passage_rows)
     writer.add_sentences(sentence_rows)
+    _checkpoint("chunked")
 
-    old_cache = previous / CACHE if previous else None
-    fallback = EmbeddingCache(old_cache, readonly=True) if old_cache and old_cache.is_file() else None
-    cache = EmbeddingCache(tmp / CACHE, fallback=fallback)
+    cache = EmbeddingCache(tmp / CACHE, fallback=_previous_cache(previous))
     try:
         passage_vectors, span_vectors = embedder.encode_with_spans(texts, spans, cache=cache, progress=progress)
     finally:
@@ -273,10 +301,12 @@ def _write_build(
     sentence_vectors = np.zeros((len(sentence_rows), embedder.dim), dtype=np.float16)
     for sid, (pid, k) in enumerate(sentence_source):
         sentence_vectors[sid] = span_vectors[pid][k]
+    _checkpoint("embedded")
     with (tmp / SENTENCES).open("wb") as fh:
         np.save(fh, sentence_vectors)
     choice = vectors.make_index(passage_vectors)
     vectors.write(choice.index, tmp / FAISS)
+    _checkpoint("faiss")
     names = salient_names([p for a in articles[:50] for p in a.paragraphs])
     examples = [f"What do the articles say about {name}?" for name in names]
     writer.close(
@@ -286,6 +316,7 @@ def _write_build(
             "examples": json.dumps(examples),
         }
     )
+    _checkpoint("sqlite")
     return {
         "passages": len(passage_rows),
         "sentences": len(sentence_rows),
@@ -296,6 +327,20 @@ def _write_build(
         "reused": cache.hits,
         "passage_keys": passage_keys,
     }
+
+
+def _previous_cache(previous: Path | None) -> EmbeddingCache | None:
+    """The last build's embedding cache, if it is readable; a damaged one just means re-embedding."""
+    path = previous / CACHE if previous else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        cache = EmbeddingCache(path, readonly=True)
+        len(cache)  # touches the file: a damaged one fails here
+        return cache
+    except sqlite3.DatabaseError:
+        log.warning("the previous embedding cache is unreadable; embedding everything again")
+        return None
 
 
 def _swap_current(index_dir: Path, target: str) -> None:

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from retrieval.records import Hit
 from retrieval.search import Retrieved, SentenceMatch
-from retrieval.store import Store, match_query, phrasing_terms, terms
+from retrieval.store import QueryTerms, terms
 
 FEATURES = (
     "dense", "lexical", "coverage", "passage", "previous_coverage", "next_coverage", "log_length",
     "when_date", "quantity_number", "who_name", "first_passage", "second_passage", "phrasing",
 )  # fmt: skip
 SENTENCE_WEIGHTS = {
-    "bias": -8.579, "dense": 2.327, "lexical": 1.617, "coverage": 2.193, "passage": 1.245,
-    "previous_coverage": -0.448, "next_coverage": -0.932, "log_length": 0.417, "when_date": 0.481,
-    "quantity_number": 0.225, "who_name": 0.252, "first_passage": 1.237, "second_passage": 0.201, "phrasing": 0.441,
+    "bias": -8.794, "dense": 2.373, "lexical": 1.632, "coverage": 2.143, "passage": 1.27,
+    "previous_coverage": -0.438, "next_coverage": -0.958, "log_length": 0.452, "when_date": 0.48,
+    "quantity_number": 0.231, "who_name": 0.255, "first_passage": 1.242, "second_passage": 0.217, "phrasing": 0.444,
 }  # fmt: skip
 
 _NUMBER = re.compile(r"\d")
@@ -48,11 +49,12 @@ class Candidate:
     hit: Hit
     match: SentenceMatch
     text: str
+    terms: Counter[str]
     features: tuple[float, ...]
     probability: float
 
 
-def candidates(question: str, retrieved: Retrieved, store: Store, passages: int) -> list[Candidate]:
+def candidates(question: str, query: QueryTerms, retrieved: Retrieved, passages: int) -> list[Candidate]:
     """Sentences of the top ``passages`` hits, most likely to answer first."""
     hits = retrieved.hits[:passages]
     pool = [
@@ -61,16 +63,11 @@ def candidates(question: str, retrieved: Retrieved, store: Store, passages: int)
     if not pool:
         return []
     texts = [hit.passage.text[m.start - hit.passage.start : m.end - hit.passage.start] for _, hit, m in pool]
-    lexical: dict[int, float] = {}
-    fts = match_query(question)
-    if fts:
-        ids = [m.sentence_id for _, _, m in pool]
-        lexical = dict(store.lexical("sentences_fts", fts, len(ids), within=ids))
-    best_lexical = max(lexical.values(), default=0.0)
-    question_terms, *sentence_terms = terms([question, *texts])
-    weights = store.query_terms(question_terms)
-    phrasing = question_terms & phrasing_terms()  # "called", "many": the sentence may echo them
-    coverage = [weights.coverage(t) for t in sentence_terms]
+    sentence_terms = terms(texts)
+    average = sum(sum(t.values()) for t in sentence_terms) / len(sentence_terms)
+    lexical = [query.bm25(t, average) for t in sentence_terms]
+    best_lexical = max(lexical)
+    coverage = [query.coverage(t) for t in sentence_terms]
     top_score = hits[0].score if hits[0].score > 0 else 1.0
     asks_when, asks_quantity, asks_who = (bool(p.search(question)) for p in (_WHEN, _QUANTITY, _WHO))
     out = []
@@ -79,7 +76,7 @@ def candidates(question: str, retrieved: Retrieved, store: Store, passages: int)
         same_after = j + 1 < len(pool) and pool[j + 1][1] is hit
         features = (
             m.dense,
-            lexical.get(m.sentence_id, 0.0) / best_lexical if best_lexical > 0 else 0.0,
+            lexical[j] / best_lexical if best_lexical > 0 else 0.0,
             coverage[j],
             hit.score / top_score,
             coverage[j - 1] if same_before else 0.0,
@@ -90,9 +87,9 @@ def candidates(question: str, retrieved: Retrieved, store: Store, passages: int)
             float(asks_who and bool(_NAME.search(text))),
             float(rank == 0),
             float(rank == 1),
-            len(phrasing & sentence_terms[j]) / len(phrasing) if phrasing else 0.0,
+            sum(1 for t in query.phrasing if t in sentence_terms[j]) / len(query.phrasing) if query.phrasing else 0.0,
         )
-        out.append(Candidate(hit, m, text, features, _probability(features)))
+        out.append(Candidate(hit, m, text, sentence_terms[j], features, _probability(features)))
     out.sort(key=lambda c: -c.probability)
     return out
 

@@ -19,7 +19,6 @@ from embeddings import Embedder
 from retrieval import vectors
 from retrieval.index import Index
 from retrieval.records import Hit
-from retrieval.store import match_query
 
 Mode = Literal["fused", "dense", "lexical"]
 
@@ -73,9 +72,9 @@ class Searcher:
         dense = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
         lexical_started = time.perf_counter()
         lexical: dict[int, float] = {}
-        fts = match_query(question)
-        if fts and mode != "dense":
-            lexical = dict(self.index.store.lexical("passages_fts", fts, s.candidates))
+        fts = self.index.store.passage_query(question) if mode != "dense" else None
+        if fts:
+            lexical = dict(self.index.store.lexical(fts, s.candidates))
         fusion_started = time.perf_counter()
         if mode == "dense":
             candidates = list(dense)

@@ -12,6 +12,7 @@ import math
 import re
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,6 @@ CREATE TABLE sentences (
     start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE INDEX sentences_by_paragraph ON sentences (paragraph, start);
 CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='', tokenize='{TOKENIZER}');
-CREATE VIRTUAL TABLE sentences_fts USING fts5(text, content='', tokenize='{TOKENIZER}');
 CREATE VIRTUAL TABLE passages_vocab USING fts5vocab(passages_fts, 'row');
 """
 
@@ -69,20 +69,28 @@ QUESTION_WORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def match_query(question: str) -> str | None:
-    """An FTS5 OR-query of the question's words, each quoted so no input is FTS syntax."""
-    words = [w for w in _WORD.findall(question.lower()) if w not in STOPWORDS]
-    if not words:
-        words = _WORD.findall(question.lower())
-    unique = list(dict.fromkeys(words))[:64]
-    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+# A BM25 query costs about half a microsecond per posting it visits; on a big index the
+# commonest words of a question are dropped until the rest fit this budget. They add little to
+# BM25 (low idf) and on small indexes nothing is dropped.
+POSTINGS_BUDGET = 12_000
+
+
+def query_words(question: str) -> list[str]:
+    """The question's distinct words, without stop words (all of them if nothing else is left)."""
+    words = [w for w in _WORD.findall(question.lower()) if w not in STOPWORDS] or _WORD.findall(question.lower())
+    return list(dict.fromkeys(words))[:64]
+
+
+def match_query(words: Sequence[str]) -> str | None:
+    """An FTS5 OR-query of ``words``, each quoted so that no input is FTS syntax."""
+    return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
 _terms_local = threading.local()
 
 
-def terms(texts: Sequence[str]) -> list[set[str]]:
-    """Each text's set of index terms (lower-cased, Porter-stemmed), exactly as FTS5 sees them.
+def terms(texts: Sequence[str]) -> list[Counter[str]]:
+    """Each text's index terms (lower-cased, Porter-stemmed) with counts, exactly as FTS5 sees them.
 
     Runs the texts through the same FTS5 tokenizer in a private in-memory table, so that
     "mayors" in a question and "Mayor" in an article are the same term here as in BM25.
@@ -98,34 +106,45 @@ def terms(texts: Sequence[str]) -> list[set[str]]:
     with db:
         db.execute("DELETE FROM t")
         db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(texts))
-        out: list[set[str]] = [set() for _ in texts]
+        out: list[Counter[str]] = [Counter() for _ in texts]
         for term, doc in db.execute("SELECT term, doc FROM v"):
-            out[doc].add(term)
+            out[doc][term] += 1
     return out
 
 
 @functools.cache
 def stop_terms() -> frozenset[str]:
-    """``STOPWORDS`` and ``QUESTION_WORDS`` as index terms: what coverage ignores."""
-    return frozenset().union(*terms(sorted(STOPWORDS | QUESTION_WORDS)))
+    """``STOPWORDS`` as index terms."""
+    return frozenset().union(*(t.keys() for t in terms(sorted(STOPWORDS))))
 
 
 @functools.cache
 def phrasing_terms() -> frozenset[str]:
     """``QUESTION_WORDS`` as index terms (minus any that are also stop words)."""
-    return frozenset().union(*terms(sorted(QUESTION_WORDS))) - frozenset().union(*terms(sorted(STOPWORDS)))
+    return frozenset().union(*(t.keys() for t in terms(sorted(QUESTION_WORDS)))) - stop_terms()
 
 
 @dataclass(frozen=True)
 class QueryTerms:
-    """A question's content terms, each weighted by its rarity (idf) in the index."""
+    """A question's terms with their rarity (idf) in the index.
 
-    weights: dict[str, float]
+    ``idf`` holds every term but stop words; ``content`` leaves out the words questions are
+    phrased with ("called", "many"), which answering sentences rarely repeat.
+    """
 
-    def coverage(self, text_terms: set[str]) -> float:
-        """Share of the question's weight that ``text_terms`` contain (0..1)."""
-        total = sum(self.weights.values())
-        return sum(w for t, w in self.weights.items() if t in text_terms) / total if total > 0 else 0.0
+    idf: dict[str, float]
+    content: frozenset[str]
+    phrasing: frozenset[str]
+
+    def coverage(self, text_terms: Counter[str]) -> float:
+        """Share of the question's content weight that ``text_terms`` contain (0..1)."""
+        total = sum(self.idf[t] for t in self.content)
+        return sum(self.idf[t] for t in self.content if t in text_terms) / total if total > 0 else 0.0
+
+    def bm25(self, text_terms: Counter[str], average_length: float, k1: float = 1.2, b: float = 0.75) -> float:
+        """Okapi BM25 of one text for the question, with the index's idf."""
+        norm = k1 * (1 - b + b * sum(text_terms.values()) / max(average_length, 1.0))
+        return sum(w * (tf := text_terms[t]) * (k1 + 1) / (tf + norm) for t, w in self.idf.items() if text_terms[t])
 
 
 class StoreWriter:
@@ -159,17 +178,14 @@ class StoreWriter:
         self.db.executemany("INSERT INTO passages VALUES (?,?,?,?)", [r[:4] for r in rows])
         self.db.executemany("INSERT INTO passages_fts (rowid, text) VALUES (?,?)", [(r[0], r[4]) for r in rows])
 
-    def add_sentences(self, rows: Iterable[tuple[int, int, int, int, str]]) -> None:
-        """Rows of (sentence id, paragraph row, start, end, text)."""
-        rows = list(rows)
-        self.db.executemany("INSERT INTO sentences VALUES (?,?,?,?)", [r[:4] for r in rows])
-        self.db.executemany("INSERT INTO sentences_fts (rowid, text) VALUES (?,?)", [(r[0], r[4]) for r in rows])
+    def add_sentences(self, rows: Iterable[tuple[int, int, int, int]]) -> None:
+        """Rows of (sentence id, paragraph row, start, end)."""
+        self.db.executemany("INSERT INTO sentences VALUES (?,?,?,?)", rows)
 
     def close(self, meta: dict[str, str]) -> None:
         self.db.executemany("INSERT INTO meta VALUES (?,?)", meta.items())
         self.db.commit()
         self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
-        self.db.execute("INSERT INTO sentences_fts(sentences_fts) VALUES ('optimize')")
         self.db.commit()
         self.db.close()
 
@@ -240,18 +256,12 @@ class Store:
             out.setdefault(pid, []).append((sid, start, end))
         return out
 
-    def lexical(
-        self, table: str, query: str, limit: int, within: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """BM25 matches as (rowid, score), best first; higher is better."""
-        assert table in {"passages_fts", "sentences_fts"}
-        sql = f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?"
-        args: list[object] = [query]
-        if within is not None:
-            sql += f" AND rowid IN ({','.join('?' * len(within))})"
-            args += list(within)
-        sql += f" ORDER BY bm25({table}) LIMIT ?"
-        return [(int(r), float(s)) for r, s in self.db.execute(sql, [*args, limit])]
+    def lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """BM25 matches of passages as (passage id, score), best first; higher is better."""
+        sql = (
+            "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts)"
+        )
+        return [(int(r), float(s)) for r, s in self.db.execute(sql + " LIMIT ?", (query, limit))]
 
     def document_frequency(self, stems: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many passages hold each term, and how many passages there are."""
@@ -259,13 +269,32 @@ class Store:
         found = dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", list(stems)))
         return found, self.passage_count
 
-    def query_terms(self, question_terms: set[str]) -> QueryTerms:
-        """Weights for the content terms of a question; a term the index lacks weighs most."""
-        content = sorted(question_terms - stop_terms()) or sorted(question_terms)
-        if not content:
-            return QueryTerms({})
-        df, n = self.document_frequency(content)
-        return QueryTerms({t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in content})
+    def passage_query(self, question: str) -> str | None:
+        """The FTS5 query for a question, pruned of its commonest words on a big index."""
+        words = query_words(question)
+        if len(words) * self.passage_count <= POSTINGS_BUDGET:
+            return match_query(words)
+        stems = [next(iter(t), "") for t in terms(words)]
+        df, _ = self.document_frequency([s for s in stems if s])
+        kept, postings = [], 0
+        for word, stem in sorted(zip(words, stems, strict=True), key=lambda ws: df.get(ws[1], 0)):
+            if kept and postings + df.get(stem, 0) > POSTINGS_BUDGET:
+                break
+            kept.append(word)
+            postings += df.get(stem, 0)
+        return match_query(kept)
+
+    def query_terms(self, question: str) -> QueryTerms:
+        """The question's terms weighted by rarity here; a term the index lacks weighs most."""
+        found = set(terms([question])[0])
+        kept = sorted(found - stop_terms()) or sorted(found)
+        if not kept:
+            return QueryTerms({}, frozenset(), frozenset())
+        df, n = self.document_frequency(kept)
+        idf = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in kept}
+        phrasing = frozenset(kept) & phrasing_terms()
+        content = frozenset(kept) - phrasing or frozenset(kept)
+        return QueryTerms(idf, content, phrasing)
 
     @functools.cached_property
     def passage_count(self) -> int:

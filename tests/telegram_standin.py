@@ -97,10 +97,19 @@ def parse_html(text: str) -> str:
 
 @dataclass
 class Fault:
+    """Answer the next ``times`` calls of ``method`` badly, before doing what they ask.
+
+    ``kind``: "status" (HTTP ``status``, 429 with ``retry_after``), "slow" (wait ``delay``
+    seconds, then answer normally), "drop" (close the connection unanswered), "garbage"
+    (HTTP 200 with a body that is not JSON).
+    """
+
     method: str
-    status: int
-    times: int
+    status: int = 500
+    times: int = 1
     retry_after: int | None = None
+    kind: str = "status"
+    delay: float = 0.0
 
 
 @dataclass
@@ -189,9 +198,22 @@ class StandIn:
             self._loop.call_soon_threadsafe(self._new_update.set)
         return update["update_id"]
 
-    def inject(self, method: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+    def inject(
+        self,
+        method: str,
+        status: int = 500,
+        times: int = 1,
+        retry_after: int | None = None,
+        *,
+        kind: str = "status",
+        delay: float = 0.0,
+    ) -> None:
         with self._lock:
-            self.faults.append(Fault(method, status, times, retry_after))
+            self.faults.append(Fault(method, status, times, retry_after, kind, delay))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -317,9 +339,18 @@ class StandIn:
             if fault:
                 fault.times -= 1
         if fault:
-            if fault.status == 429:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.delay)
+            elif fault.kind == "drop":
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=500)
+            elif fault.kind == "garbage":
+                return web.Response(status=200, text="<html>502 Bad Gateway", content_type="text/html")
+            elif fault.status == 429:
                 return self._error(429, f"Too Many Requests: retry after {fault.retry_after}", fault.retry_after)
-            return self._error(fault.status, "Injected fault")
+            else:
+                return self._error(fault.status, "Injected fault")
         handler = getattr(self, f"_api_{method}", None)
         if handler is None:
             return self._error(404, "Not Found")
