@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embeddings.backends import Backend, OnnxBackend, TextOutput, TorchBackend, onnx_supported
+from embeddings.backends import (
+    Backend,
+    OnnxBackend,
+    SentenceTransformerBackend,
+    TextOutput,
+    TorchBackend,
+    plain_mean_pooling,
+)
 from embeddings.cache import EmbeddingCache, cache_key
 from embeddings.errors import EmbeddingError
 from embeddings.model import ModelSpec, resolve_model
@@ -77,7 +84,7 @@ class Embedder:
         """The backend actually used: "auto" resolves here, without loading anything heavy."""
         if self.requested == "torch":
             return "torch"
-        if not onnx_supported(self.spec):
+        if not plain_mean_pooling(self.spec):
             if self.requested != "auto":
                 log.warning("%s cannot run on ONNX here; using torch", self.spec.name)
             return "torch"
@@ -107,7 +114,7 @@ class Embedder:
     @cached_property
     def backend(self) -> Backend:
         if self.backend_name == "torch":
-            return TorchBackend(self.spec, self.max_seq_length, self.threads)
+            return self._torch()
         from embeddings.export import FP32, INT8, ensure_export
 
         try:
@@ -115,9 +122,19 @@ class Embedder:
         except EmbeddingError as exc:
             log.warning("%s; using torch", exc)
             self.__dict__["backend_name"] = "torch"
-            return TorchBackend(self.spec, self.max_seq_length, self.threads)
+            return self._torch()
         model = folder / (INT8 if self.backend_name == "onnx-int8" else FP32)
         return OnnxBackend(model, Path(self.spec.location) / "tokenizer.json", self.max_seq_length, self.backend_name)
+
+    def _torch(self) -> Backend:
+        if plain_mean_pooling(self.spec):
+            return TorchBackend(self.spec, self.max_seq_length, self.threads)
+        return SentenceTransformerBackend(self.spec, self.max_seq_length, self.threads)
+
+    @cached_property
+    def _st(self) -> Any:
+        """The sentence-transformers model, for what only it can tell about a model."""
+        return SentenceTransformerBackend(self.spec, 0, self.threads).model
 
     @cached_property
     def _config(self) -> dict[str, Any]:
@@ -129,7 +146,7 @@ class Embedder:
         """The model's window in tokens, special tokens included; the rest is truncated."""
         if "max_seq_length" in self._config:
             return int(self._config["max_seq_length"])
-        return int(TorchBackend(self.spec, 0, self.threads).model.max_seq_length)
+        return int(self._st.max_seq_length)
 
     @cached_property
     def window_tokens(self) -> int:
@@ -146,7 +163,7 @@ class Embedder:
             kinds = [m.get("type", "") for m in json.loads(modules.read_text())]
             if not any("Dense" in k for k in kinds):
                 return int(json.loads(pooling.read_text())["word_embedding_dimension"])
-        return int(TorchBackend(self.spec, 0, self.threads).model.get_sentence_embedding_dimension())
+        return int(self._st.get_sentence_embedding_dimension())
 
     @cached_property
     def _tokenizer(self) -> Tokenizer | None:
@@ -163,7 +180,7 @@ class Embedder:
     def _tokenize(self, texts: Sequence[str], special: bool = True) -> list[list[int]]:
         if self._tokenizer is not None:
             return [enc.ids for enc in self._tokenizer.encode_batch(list(texts), add_special_tokens=special)]
-        tok = TorchBackend(self.spec, 0, self.threads).model.tokenizer
+        tok = self._st.tokenizer
         return tok(list(texts), add_special_tokens=special)["input_ids"]
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

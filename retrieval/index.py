@@ -41,7 +41,7 @@ from retrieval.corpus import read_corpus
 from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch
 from retrieval.records import Article, IndexInfo
 from retrieval.store import Store, StoreWriter
-from retrieval.text import chunk_paragraph, salient_names
+from retrieval.text import chunk_paragraphs, salient_names
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +192,19 @@ def _build_locked(
             time.perf_counter() - started,
             tuple(warnings),
         )
-    old_digests, old_passages = _previous_contents(previous)
+    reuse = (
+        bool(old_manifest)
+        and old_manifest.get("model_id") == embedder.model_id
+        and (old_manifest.get("window_tokens") == window)
+    )
+    prior = _read_previous(previous, digests, reuse_chunks=reuse)
+    old_digests, old_passages = prior.digests, prior.passages
 
     build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     tmp = builds / f"{_TMP_PREFIX}{build_id}"
     tmp.mkdir()
     try:
-        stats = _write_build(tmp, articles, digests, embedder, previous, progress)
+        stats = _write_build(tmp, articles, digests, embedder, previous, prior, progress)
         manifest = {
             "format": FORMAT,
             "build_id": build_id,
@@ -261,6 +267,7 @@ def _write_build(
     digests: dict[str, str],
     embedder: Embedder,
     previous: Path | None,
+    prior: _Previous,
     progress: bool,
 ) -> dict[str, Any]:
     writer = StoreWriter(tmp / STORE)
@@ -270,10 +277,18 @@ def _write_build(
     sentence_rows: list[tuple[int, int, int, int]] = []
     sentence_source: list[tuple[int, int]] = []  # (passage id, index of the span within it)
     passage_keys: set[tuple[str, str]] = set()
+    todo = [
+        (a.article_id, n, p)
+        for a in articles
+        for n, p in enumerate(a.paragraphs, 1)
+        if (a.article_id, n) not in prior.chunks
+    ]
+    fresh = chunk_paragraphs([p for _, _, p in todo], embedder.count_tokens, embedder.window_tokens)
+    chunks = {**prior.chunks, **{(aid, n): c for (aid, n, _), c in zip(todo, fresh, strict=True)}}
     for article in articles:
         paragraph_ids = writer.add_article(article, digests[article.article_id])
-        for paragraph_id, text in zip(paragraph_ids, article.paragraphs, strict=False):
-            sentences, windows = chunk_paragraph(text, embedder.count_tokens, embedder.window_tokens)
+        for number, (paragraph_id, text) in enumerate(zip(paragraph_ids, article.paragraphs, strict=True), 1):
+            sentences, windows = chunks.get((article.article_id, number), ([], []))
             first_sentence = len(sentence_rows)
             for a, b in sentences:
                 sentence_rows.append((len(sentence_rows), paragraph_id, a, b))
@@ -382,23 +397,52 @@ def _loads(build: Path | None, embedder: Embedder) -> bool:
         return False
 
 
-def _previous_contents(build: Path | None) -> tuple[dict[str, str], set[tuple[str, str]]]:
-    """Article digests and (article id, passage text) pairs of the previous build, if readable."""
+@dataclass
+class _Previous:
+    """What a build can take from the serving one: for the summary, and to skip re-splitting."""
+
+    digests: dict[str, str] = field(default_factory=dict)
+    passages: set[tuple[str, str]] = field(default_factory=set)  # (article id, passage text)
+    # sentences and windows of unchanged articles' paragraphs, keyed by (article id, number)
+    chunks: dict[tuple[str, int], tuple[list[tuple[int, int]], list[tuple[int, int]]]] = field(default_factory=dict)
+
+
+def _read_previous(build: Path | None, digests: dict[str, str], reuse_chunks: bool) -> _Previous:
+    """The previous build's contents, if readable; a damaged one only costs the shortcuts."""
     if build is None or not (build / STORE).is_file():
-        return {}, set()
+        return _Previous()
     try:
         store = Store(build / STORE)
         try:
-            digests = store.article_digests()
+            old = store.article_digests()
             rows = store.db.execute(
-                """SELECT a.article_id, substr(p.text, s.start + 1, s."end" - s.start)
-                   FROM passages s JOIN paragraphs p ON p.id = s.paragraph JOIN articles a ON a.id = p.article"""
-            )
-            return digests, set(rows)
+                """SELECT a.article_id, p.number, s.start, s."end", substr(p.text, s.start + 1, s."end" - s.start)
+                   FROM passages s JOIN paragraphs p ON p.id = s.paragraph JOIN articles a ON a.id = p.article
+                   ORDER BY s.id"""
+            ).fetchall()
+            previous = _Previous(old, {(aid, text) for aid, _, _, _, text in rows})
+            if not reuse_chunks:
+                return previous
+            same = {a for a, d in digests.items() if old.get(a) == d}
+            sentences: dict[tuple[str, int], list[tuple[int, int]]] = {}
+            for aid, number, start, end in store.db.execute(
+                """SELECT a.article_id, p.number, t.start, t."end" FROM sentences t
+                   JOIN paragraphs p ON p.id = t.paragraph JOIN articles a ON a.id = p.article ORDER BY t.id"""
+            ):
+                if aid in same:
+                    sentences.setdefault((aid, number), []).append((start, end))
+            for aid, number, start, end, _ in rows:
+                if aid in same:
+                    spans = sentences.get((aid, number), [])
+                    starts = {a: i for i, (a, _) in enumerate(spans)}
+                    ends = {b: i for i, (_, b) in enumerate(spans)}
+                    window = (starts[start], ends[end] + 1)
+                    previous.chunks.setdefault((aid, number), (spans, []))[1].append(window)
+            return previous
         finally:
             store.close()
-    except Exception:  # a damaged previous build only costs us the change summary
-        return {}, set()
+    except Exception:
+        return _Previous()
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from embeddings import Embedder
 from retrieval.corpus import read_corpus
-from retrieval.text import chunk_paragraph, split_sentences, windows
+from retrieval.text import chunk_paragraphs, split_sentences, windows
 from tests.conftest import BUNDLED_FILE
 
 
@@ -62,7 +62,7 @@ def test_oversized_sentence_gets_its_own_window() -> None:
 
 def test_long_paragraph_is_windowed_on_sentence_boundaries(embedder: Embedder) -> None:
     paragraph = " ".join(f"Sentence number {i} talks about topic {i} at some length to use tokens." for i in range(60))
-    spans, groups = chunk_paragraph(paragraph, embedder.count_tokens, embedder.window_tokens)
+    ((spans, groups),) = chunk_paragraphs([paragraph], embedder.count_tokens, embedder.window_tokens)
     assert len(groups) > 1
     for first, last in groups:
         text = paragraph[spans[first][0] : spans[last - 1][1]]
