@@ -292,7 +292,8 @@ def serve(
     from telegram.error import InvalidToken, NetworkError
 
     from bot.conversation import Conversation
-    from bot.telegram_bot import SetupError, Webhook, check_token, config_from_env, install_token_filter, run
+    from bot.telegram_bot import SetupError, check_token, config_from_env, install_token_filter, run
+    from bot.webhook import Webhook
 
     try:
         config = config_from_env()

@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from embeddings import EmbeddingError
-from retrieval import Answer, ArticleInfo, CitebotError, IndexInfo, Library, QuestionError
+from retrieval import Answer, ArticleInfo, IndexInfo, Library, QuestionError
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "Sorry, I can't answer right now. Please try again later."
@@ -83,7 +82,7 @@ class Conversation:
             return AnswerReply(self.library.answer(question, top=top))
         except QuestionError as exc:
             return ProblemReply(str(exc))
-        except (CitebotError, EmbeddingError):
-            # the detail (paths, files) is for the operator's log, not for whoever asked
+        except Exception:
+            # the detail (paths, files, traces) is for the operator's log, not for whoever asked
             log.exception("question failed")
             return ProblemReply(UNAVAILABLE)

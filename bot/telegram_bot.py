@@ -51,6 +51,7 @@ from telegram.ext import (
 from bot.conversation import COMMANDS, AnswerReply, Conversation, Reply
 from bot.telegram_html import article_key, paragraph_html, reply_html
 from bot.throttle import Throttle, Verdict
+from bot.webhook import Webhook
 from retrieval import Answer
 
 log = logging.getLogger(__name__)
@@ -364,14 +365,6 @@ class CitebotTelegram:
         return text.strip()
 
 
-@dataclass(frozen=True)
-class Webhook:
-    url: str
-    listen: str = "127.0.0.1"
-    port: int = 8443
-    secret_token: str | None = None
-
-
 def install_token_filter(token: str) -> None:
     token_filter = TokenFilter(token)
     for handler in logging.getLogger().handlers:
@@ -394,18 +387,11 @@ def check_token(config: BotConfig) -> None:
 
 def run(conversation: Conversation, config: BotConfig, webhook: Webhook | None = None) -> None:
     """Serve until Ctrl-C / SIGTERM; updates already fetched are answered before exit."""
-    app = CitebotTelegram(conversation, config).build()
+    bot = CitebotTelegram(conversation, config)
+    app = bot.build()
     if webhook is None:
         app.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
         return
-    from urllib.parse import urlsplit
+    from bot.webhook import serve_webhook
 
-    app.run_webhook(
-        listen=webhook.listen,
-        port=webhook.port,
-        url_path=urlsplit(webhook.url).path.lstrip("/"),
-        webhook_url=webhook.url,
-        secret_token=webhook.secret_token,
-        allowed_updates=Update.ALL_TYPES,
-        close_loop=False,
-    )
+    asyncio.run(serve_webhook(app, webhook, bot._post_init))

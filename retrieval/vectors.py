@@ -19,7 +19,7 @@ import numpy as np
 
 FLAT = "Flat"
 APPROXIMATE_FROM = 50_000
-TARGET_RECALL = 0.97
+TARGET_RECALL = 0.96  # on perturbed corpus vectors; real questions measured a little higher
 RECALL_SAMPLE = 300
 
 
@@ -74,8 +74,11 @@ def _choose_nprobe(index: Any, vectors: np.ndarray, rng: np.random.Generator) ->
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     sample = picked + noise
     sample /= np.linalg.norm(sample, axis=1, keepdims=True)
-    exact = np.argsort(-(sample @ vectors.T), axis=1)[:, :10]
-    nprobe, recall = 1, 0.0
+    exact = _exact_top10(sample, vectors)
+    # How far questions sit from the corpus varies by collection, so the measurement alone can
+    # under-probe (measured: 1M clustered vectors, nprobe 2 gave real questions recall 0.84);
+    # never probe fewer than 1/128 of the lists (there: recall 0.999 in 3 ms).
+    nprobe, recall = max(1, index.nlist // 128), 0.0
     while nprobe <= index.nlist:
         index.nprobe = nprobe
         _, found = index.search(sample, 10)
@@ -86,18 +89,35 @@ def _choose_nprobe(index: Any, vectors: np.ndarray, rng: np.random.Generator) ->
     return min(nprobe, index.nlist), recall
 
 
+def _exact_top10(queries: np.ndarray, vectors: np.ndarray, step: int = 50_000) -> np.ndarray:
+    """Exact top-10 ids by brute force, a block of vectors at a time (bounded memory)."""
+    best_scores = np.full((len(queries), 10), -np.inf, dtype=np.float32)
+    best_ids = np.zeros((len(queries), 10), dtype=np.int64)
+    for start in range(0, len(vectors), step):
+        scores = queries @ vectors[start : start + step].T
+        k = min(10, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        merged_scores = np.hstack([best_scores, np.take_along_axis(scores, top, axis=1)])
+        merged_ids = np.hstack([best_ids, top + start])
+        order = np.argsort(-merged_scores, axis=1)[:, :10]
+        best_scores = np.take_along_axis(merged_scores, order, axis=1)
+        best_ids = np.take_along_axis(merged_ids, order, axis=1)
+    return best_ids
+
+
 def write(index: Any, path: Path) -> None:
     _faiss().write_index(index, str(path))
 
 
 def read(path: Path, nprobe: int | None = None) -> Any:
-    """Read an index for answering questions (one thread: lowest latency for one query).
+    """Open an index for answering questions (one thread: lowest latency for one query).
 
     FAISS reports a damaged file as RuntimeError, which the caller turns into a message.
     """
     faiss = _faiss()
     faiss.omp_set_num_threads(1)
-    index = faiss.read_index(str(path))
+    # memory-mapped: opening is instant, and only the lists a question probes are paged in
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
     if nprobe is not None:
         index.nprobe = nprobe
         if not getattr(index, "direct_map", None) or index.direct_map.type == 0:

@@ -242,7 +242,7 @@ def test_bad_token_is_one_line_and_exit_2(tmp_path: Path, bundled_index: Path, t
         assert token not in result.stderr + result.stdout
 
 
-def test_webhook_requires_the_secret(tmp_path: Path) -> None:
+def test_webhook_requires_the_secret_and_bounds_the_body(tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as s:
@@ -257,6 +257,14 @@ def test_webhook_requires_the_secret(tmp_path: Path) -> None:
     )
     try:
         standin.wait_for(lambda: standin.webhook == url, timeout=120)
+        deadline = time.monotonic() + 30  # PTB sets the webhook first, then starts listening
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "webhook server never listened"
+                time.sleep(0.1)
         update = {
             "update_id": 1,
             "message": {
@@ -268,11 +276,11 @@ def test_webhook_requires_the_secret(tmp_path: Path) -> None:
             },
         }
 
-        def post(secret: str | None) -> int:
+        def post(secret: str | None, body: bytes | None = None) -> int:
             headers = {"Content-Type": "application/json"}
             if secret:
                 headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-            request = urllib.request.Request(url, json.dumps(update).encode(), headers)
+            request = urllib.request.Request(url, body or json.dumps(update).encode(), headers)
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     return response.status
@@ -281,6 +289,8 @@ def test_webhook_requires_the_secret(tmp_path: Path) -> None:
 
         assert post(None) == 403
         assert post("wrong") == 403
+        assert post("s3cret", b"{" * (2 * 1024 * 1024)) == 413  # over the body limit, refused unread
+        assert post("s3cret", b"not json") == 400
         time.sleep(0.5)
         assert standin.messages(PRIVATE) == []
         assert post("s3cret") == 200
