@@ -1,0 +1,116 @@
+"""Article input that is hostile or broken, and damaged index files: warned about, never fatal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from embeddings import Embedder
+from retrieval import IndexDamaged, Library
+from retrieval.corpus import MAX_PARAGRAPH_CHARS, read_corpus
+from retrieval.index import BUILDS, CACHE, STORE, Index, build_index
+from tests.conftest import BUNDLED_FILE, ROOT, cli_env
+
+
+def test_a_50_mb_single_paragraph_is_not_indexed_but_its_neighbours_are(tmp_path: Path, embedder: Embedder) -> None:
+    path = tmp_path / "dump.txt"
+    with path.open("w") as fh:
+        fh.write("A real first paragraph about whales singing.\n\n")
+        fh.write("x" * (50 * 1024 * 1024))
+        fh.write("\n\nA real third paragraph about dolphins.\n")
+    started = time.monotonic()
+    corpus = read_corpus([path])
+    (article,) = corpus.articles
+    assert article.paragraphs[1] == "" and article.paragraphs[2].startswith("A real third")  # numbering kept
+    assert any("paragraph 2" in w and f"{MAX_PARAGRAPH_CHARS:,}" in w for w in corpus.warnings)
+    report = build_index([path], tmp_path / "index", embedder)
+    assert report.passages == 2
+    assert time.monotonic() - started < 120  # bounded: nowhere near a hang
+
+
+def test_deeply_nested_folders(tmp_path: Path) -> None:
+    folder = str(tmp_path)
+    for _ in range(1200):  # deeper than a recursive walk can go (recursion limit 1000)
+        folder += "/d"
+        os.mkdir(folder)
+    folder = Path(folder)
+    (folder / "deep.txt").write_text("At the bottom of the folders.")
+    (article,) = read_corpus([tmp_path]).articles
+    assert article.article_id.endswith("/deep")
+
+
+def test_unreadable_file_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads everything")
+    (tmp_path / "secret.txt").write_text("x")
+    (tmp_path / "secret.txt").chmod(0)
+    (tmp_path / "ok.txt").write_text("Readable.")
+    corpus = read_corpus([tmp_path])
+    assert [a.article_id for a in corpus.articles] == ["ok"] and "cannot read" in corpus.warnings[0]
+
+
+def test_index_file_swapped_for_another_builds(tmp_path: Path, embedder: Embedder) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    build_index([BUNDLED_FILE], one, embedder)
+    other = tmp_path / "other.md"
+    other.write_text("# Other\n\nA different article entirely, about glaciers.\n")
+    build_index([other], two, embedder)
+    target = one / os.readlink(one / "current") / STORE
+    shutil.copy(two / os.readlink(two / "current") / STORE, target)
+    with pytest.raises(IndexDamaged, match=STORE):
+        Index.open(one, embedder)
+
+
+def test_damaged_embedding_cache_only_costs_re_embedding(
+    tmp_path: Path, embedder: Embedder, query_embedder: Embedder
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(BUNDLED_FILE, corpus)
+    build_index([corpus], tmp_path / "index", embedder)
+    cache = tmp_path / "index" / os.readlink(tmp_path / "index" / "current") / CACHE
+    cache.write_bytes(b"garbage" * 100)
+    (corpus / "new.md").write_text("# New\n\nA new article about comets.\n")
+    report = build_index([corpus], tmp_path / "index", embedder)
+    assert report.embedded == report.passages  # nothing reusable, everything embedded again
+    assert Library(tmp_path / "index", query_embedder).answer("Who is the mayor of Sievierodonetsk?").answered
+
+
+def test_two_builds_at_once_one_waits_its_turn_or_is_refused(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(BUNDLED_FILE, corpus)
+    shutil.copy(ROOT / "tests/data/squad-sample/articles.jsonl", corpus)  # a build of several seconds
+    command = [sys.executable, "-m", "bot", "index", str(corpus), "--index", str(tmp_path / "index"), "-q"]
+    first = subprocess.Popen(
+        command, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "index" / BUILDS).glob(".tmp-*")):
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        second = subprocess.run(command, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+    finally:
+        first.wait(timeout=300)
+    assert first.returncode == 0
+    assert second.returncode == 1 and "another `citebot index` is building" in second.stderr
+    assert len([line for line in second.stderr.splitlines() if line.strip()]) == 1
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_tiny_files(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    for i in range(100_000):
+        folder = corpus / f"{i // 1000:03d}"
+        if i % 1000 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"{i:06d}.txt").write_text(f"Note {i}: item {i * 7 % 1009} is on shelf {i % 97}.")
+    report = build_index([corpus], tmp_path / "index", embedder)
+    assert report.articles == 100_000 and report.passages == 100_000
