@@ -112,3 +112,15 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stop(proc: object, timeout: float = 60) -> None:
+    """SIGTERM a child process, and SIGKILL it if it has not gone within ``timeout``."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+    try:
+        proc.wait(timeout)  # type: ignore[attr-defined]
+    except subprocess.TimeoutExpired:
+        proc.kill()  # type: ignore[attr-defined]

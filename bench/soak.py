@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, percentile
+from common import ROOT, machine, percentile, stop
 
 from embeddings import INDEX_BACKEND, Embedder
 from retrieval.corpus import bundled_corpus
@@ -115,11 +114,7 @@ def main() -> None:
             duplicates += max(0, len(sent) - len(times))
             latencies += [(m.at - t) * 1000 for t, m in zip(times, sent, strict=False)]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         standin.stop()
     result = {
         "machine": machine(),

@@ -15,14 +15,13 @@ import argparse
 import json
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, percentile
+from common import ROOT, machine, percentile, stop
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
@@ -105,11 +104,7 @@ def run_load(index: Path, chats: int, questions: int, rate: float, limiter: bool
             "p99_ms": percentile(latencies, 99),
         }
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         standin.stop()
 
 

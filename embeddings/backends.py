@@ -94,7 +94,7 @@ class TorchBackend(_Transformer):
     @functools.cached_property
     def model(self) -> Any:
         with _LOAD_LOCK:
-            return _load_transformer(self.spec.location, self.spec.is_local, self.threads)
+            return _load("transformer", self.spec.location, self.spec.is_local, self.threads)
 
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, *, batch: bool) -> np.ndarray:
         import torch
@@ -151,7 +151,7 @@ class SentenceTransformerBackend:
     @functools.cached_property
     def model(self) -> Any:
         with _LOAD_LOCK:  # a warm-up thread and the first question may race to load it
-            return _load_sentence_transformer(self.spec.location, self.spec.is_local, self.threads)
+            return _load("sentence-transformers", self.spec.location, self.spec.is_local, self.threads)
 
     def run(self, texts: Sequence[str], *, batch: bool) -> list[TextOutput]:
         outputs = self.model.encode(list(texts), batch_size=32, output_value=None)  # pooled + padded tokens
@@ -190,36 +190,27 @@ _LOAD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
-def _load_transformer(location: str, local: bool, threads: int | None) -> Any:
-    """The bare transformer (transformers.AutoModel) in inference mode, once per process."""
+def _load(kind: str, location: str, local: bool, threads: int | None) -> Any:
+    """A model, loaded once per process (several embedders may share it).
+
+    ``kind`` "transformer" is the bare transformers.AutoModel in inference mode;
+    "sentence-transformers" is the whole SentenceTransformer.
+    """
     _quiet_hf(local)
     try:
         import torch
-        from transformers import AutoModel
+
+        if kind == "transformer":
+            from transformers import AutoModel as loader
+        else:
+            from sentence_transformers import SentenceTransformer as loader
     except ImportError as exc:
-        raise EmbeddingError(f"torch/transformers are not installed: {exc}") from exc
+        raise EmbeddingError(f"{kind} is not installed: {exc}") from exc
     if threads:
         torch.set_num_threads(threads)
     try:
-        return AutoModel.from_pretrained(location).eval()
-    except Exception as exc:  # the library raises many types for a bad model
-        raise EmbeddingError(f"cannot load model {location}: {exc}") from exc
-
-
-@functools.lru_cache(maxsize=4)
-def _load_sentence_transformer(location: str, local: bool, threads: int | None) -> Any:
-    """Load a model once per process: several embedders may share it."""
-    _quiet_hf(local)
-    try:
-        import torch
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise EmbeddingError(f"sentence-transformers is not installed: {exc}") from exc
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        return SentenceTransformer(location, device="cpu")
-    except Exception as exc:  # the library raises many types for a bad model
+        return loader.from_pretrained(location).eval() if kind == "transformer" else loader(location, device="cpu")
+    except Exception as exc:  # the libraries raise many types for a bad model
         raise EmbeddingError(f"cannot load model {location}: {exc}") from exc
 
 

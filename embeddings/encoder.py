@@ -45,7 +45,7 @@ ENCODE_CHUNK = 256  # texts per backend call: bounds memory held in token vector
 
 CACHE_ENV = "CITEBOT_CACHE_DIR"
 INDEX_BACKEND = "torch"  # passages: exact fp32 vectors, and the fastest batch encoder measured here
-QUERY_BACKEND = "auto"  # questions: int8 ONNX, a few ms and no torch import
+QUERY_BACKEND = "auto"  # questions: int8 ONNX, ~2 ms and no torch import
 
 
 def default_cache_dir() -> Path:
@@ -107,9 +107,14 @@ class Embedder:
     def vector_id(self) -> str:
         """Identity of the vectors, for the embedding cache: the weights and, if it changes
         them, the backend. torch and fp32 ONNX agree to a cosine of 0.9999999; int8 differs
-        slightly (cosine ~0.99), so its vectors are never mixed into an fp32 cache.
+        slightly (cosine ~0.995), so its vectors are never mixed into an fp32 cache, nor one
+        export format's int8 vectors with another's.
         """
-        return self.model_id + ("+int8" if self.backend_name == "onnx-int8" else "")
+        if self.backend_name != "onnx-int8":
+            return self.model_id
+        from embeddings.export import EXPORT_FORMAT
+
+        return f"{self.model_id}+int8.{EXPORT_FORMAT}"
 
     @cached_property
     def backend(self) -> Backend:

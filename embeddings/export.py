@@ -20,7 +20,7 @@ from embeddings.model import ModelSpec
 log = logging.getLogger(__name__)
 
 FP32, INT8 = "model.onnx", "model.int8.onnx"
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 2: per-channel int8 weights
 
 
 def export_dir(spec: ModelSpec, cache_dir: Path) -> Path:
@@ -91,6 +91,14 @@ def _export(spec: ModelSpec, folder: Path) -> None:
         root = logging.getLogger()
         level, root.level = root.level, logging.ERROR  # quantize_dynamic logs advice on the root logger
         try:
-            quantize_dynamic(str(folder / FP32), str(folder / INT8), weight_type=QuantType.QInt8)
+            # Per-channel weight scales, MatMuls only: mean cosine to torch 0.995 on questions and
+            # passages (per-tensor scales gave 0.970 and 0.951), at the same ~1.8 ms per question.
+            quantize_dynamic(
+                str(folder / FP32),
+                str(folder / INT8),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+            )
         finally:
             root.level = level

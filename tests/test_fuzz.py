@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.telegram_standin import StandIn, parse_html, utf16_len
-from tests.test_telegram import Bot, start_bot
+from tests.telegram_standin import parse_html, utf16_len
+from tests.test_telegram import Bot, serving
 
 SNIPPETS = ["<b>", "</i>", "<a href='x'>", "&amp;", "&", "<", ">", "**", "__", "`", "```", "[x](y)", "\u202e",
             "\u200b", "\u200f", "\ufeff", "\x00", "\x1b[31m", "/help", "/ask", "/sources@citebot_test_bot",
@@ -33,14 +33,8 @@ _chats = itertools.count(90_000)
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    standin = StandIn().start()
-    running = start_bot(tmp_path_factory.mktemp("fuzz"), standin)
-    try:
-        standin.wait_polling()
+    with serving(tmp_path_factory.mktemp("fuzz"), "-vv") as running:
         yield running
-    finally:
-        running.stop()
-        standin.stop()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

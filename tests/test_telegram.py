@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,17 +68,25 @@ def start_bot(tmp: Path, standin: StandIn, *args: str, serve: tuple[str, ...] = 
     return Bot(standin, proc, log, corpus, index)
 
 
-@pytest.fixture(scope="module")
-def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+@contextmanager
+def serving(tmp: Path, *args: str, serve: tuple[str, ...] = (), **env: str) -> Iterator[Bot]:
+    """A stand-in and a bot polling it; afterwards, proof the token was never logged."""
     standin = StandIn().start()
-    running = start_bot(tmp_path_factory.mktemp("bot"), standin, "-vv")
+    running = start_bot(tmp, standin, *args, serve=serve, **env)
     try:
-        standin.wait_polling()
+        if not serve:
+            standin.wait_polling()
         yield running
     finally:
         output = running.stop()
         standin.stop()
-        assert standin.token not in output  # never logged, even at -vv
+        assert standin.token not in output  # never logged, at any level
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
+    with serving(tmp_path_factory.mktemp("bot"), "-vv") as running:
+        yield running
 
 
 def test_commands_are_registered(bot: Bot) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.telegram_standin import StandIn
-from tests.test_telegram import Bot, start_bot
+from tests.test_telegram import Bot, serving, start_bot
 
 QUESTION = "Who had the numerical advantage?"
 FAULTS = {
@@ -27,15 +27,8 @@ FAULTS = {
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    standin = StandIn().start()
-    running = start_bot(tmp_path_factory.mktemp("faults"), standin, "-vv")
-    try:
-        standin.wait_polling()
+    with serving(tmp_path_factory.mktemp("faults"), "-vv") as running:
         yield running
-    finally:
-        output = running.stop()
-        standin.stop()
-        assert standin.token not in output  # not even in the error logs of failed requests
 
 
 @pytest.mark.parametrize("name", FAULTS)
