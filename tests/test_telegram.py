@@ -24,6 +24,7 @@ from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env
 from tests.telegram_standin import BOT_USER, StandIn, parse_html
 
 PRIVATE, OTHER, GROUP = 100, 200, -1001
+OUTSIDE_GROUP = -1002  # a group not on the allow-list
 
 
 @dataclass
@@ -219,8 +220,13 @@ def test_allow_list(tmp_path: Path) -> None:
         standin.callback(OTHER, "p:xxxxxxxx:7")
         standin.wait_for(lambda: any(s.method == "answerCallbackQuery" for s in standin.sent))
         assert standin.messages(method="answerCallbackQuery")[-1].params.get("text") == "This bot is private."
+        mention = "@citebot_test_bot who is the mayor of Sievierodonetsk?"
+        entity = [{"type": "mention", "offset": 0, "length": len("@citebot_test_bot")}]
+        standin.message(OUTSIDE_GROUP, mention, chat_type="supergroup", entities=entity)
+        standin.message(OUTSIDE_GROUP, "/ask who is the mayor?", chat_type="supergroup")
         time.sleep(1.0)
         assert len(standin.messages(OTHER)) == 1  # one short reply and nothing else
+        assert [m.params["text"] for m in standin.messages(OUTSIDE_GROUP)] == ["This bot is private."]
     finally:
         guarded.stop()
         standin.stop()
