@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV, API_ENV, ALLOWED_ENV = "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CITEBOT_ALLOWED_CHATS"
 RATE_ENV = "CITEBOT_USER_RATE"  # "BURST/SECONDS": questions at once, then one per SECONDS
+TYPING_ENV = "CITEBOT_TYPING_AFTER"  # seconds of work before "typing…" is shown
 DEFAULT_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
@@ -81,6 +82,9 @@ class BotConfig:
     rate_limit: bool = True
     user_burst: int = 5
     user_interval: float = 3.0
+    # Most answers take milliseconds: an indicator for those would only spend a request of
+    # Telegram's ~30/s budget (and flash after the answer), so it waits this long first.
+    typing_after: float = 0.3
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
@@ -107,7 +111,13 @@ def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
                 raise ValueError
         except ValueError:
             raise SetupError(f"{RATE_ENV} must look like 5/3 (5 questions at once, then one every 3 s)") from None
-    return BotConfig(token, api, allowed, user_burst=burst, user_interval=interval)
+    try:
+        typing_after = float(env.get(TYPING_ENV, "").strip() or 0.3)
+        if not 0 <= typing_after < 3600:
+            raise ValueError
+    except ValueError:
+        raise SetupError(f"{TYPING_ENV} must be a number of seconds, e.g. 0.3") from None
+    return BotConfig(token, api, allowed, user_burst=burst, user_interval=interval, typing_after=typing_after)
 
 
 class TokenFilter(logging.Filter):
@@ -303,6 +313,7 @@ class CitebotTelegram:
 
     async def _keep_typing(self, message: Message) -> None:
         with contextlib.suppress(TelegramError, asyncio.CancelledError):
+            await asyncio.sleep(self.config.typing_after)
             while True:  # Telegram shows the action for 5 s; cancelled when the reply is ready
                 await message.get_bot().send_chat_action(message.chat.id, ChatAction.TYPING)
                 await asyncio.sleep(4.5)

@@ -72,10 +72,11 @@ def split_many(paragraphs: Sequence[str]) -> list[list[Span]]:
     Sentence splitting is pure Python (the GIL rules out threads) and was the largest cost of
     a build after the encoder itself.
     """
-    workers = os.cpu_count() or 1
-    if len(paragraphs) < PARALLEL_FROM or workers < 2:
-        return [split_sentences(p) for p in paragraphs]
     import multiprocessing
+
+    workers = os.cpu_count() or 1
+    if len(paragraphs) < PARALLEL_FROM or workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [split_sentences(p) for p in paragraphs]
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: spawn would re-run the caller's __main__ (the CLI itself). The children only run

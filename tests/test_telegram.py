@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.telegram_bot import ALLOWED_ENV, RATE_ENV, TOKEN_ENV, TYPING_ENV, SetupError, config_from_env
 from embeddings import INDEX_BACKEND, Embedder
 from retrieval.index import build_index
 from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env
@@ -86,7 +87,8 @@ def serving(tmp: Path, *args: str, serve: tuple[str, ...] = (), **env: str) -> I
 
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
-    with serving(tmp_path_factory.mktemp("bot"), "-vv") as running:
+    # "typing…" at once, so that every answer shows it (by default it waits 0.3 s of work)
+    with serving(tmp_path_factory.mktemp("bot"), "-vv", CITEBOT_TYPING_AFTER="0") as running:
         yield running
 
 
@@ -334,3 +336,29 @@ def test_sigterm_answers_or_keeps_every_fetched_question(tmp_path: Path) -> None
     finally:
         running.stop()
         standin.stop()
+
+
+GOOD_TOKEN = "123456:" + "A" * 30
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "is not set"),
+        ({TOKEN_ENV: "123:short"}, "does not look like a bot token"),
+        ({TOKEN_ENV: GOOD_TOKEN, ALLOWED_ENV: "12,abc"}, "comma-separated chat ids"),
+        ({TOKEN_ENV: GOOD_TOKEN, RATE_ENV: "0/3"}, "must look like 5/3"),
+        ({TOKEN_ENV: GOOD_TOKEN, TYPING_ENV: "-1"}, "number of seconds"),
+    ],
+)
+def test_bad_settings_are_one_clear_error(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SetupError, match=message) as caught:
+        config_from_env(env)
+    assert GOOD_TOKEN not in str(caught.value)
+
+
+def test_settings_defaults() -> None:
+    config = config_from_env({TOKEN_ENV: f" {GOOD_TOKEN}\n", ALLOWED_ENV: "12, -100987"})
+    assert config.token == GOOD_TOKEN and config.allowed_chats == {12, -100987}
+    assert (config.user_burst, config.user_interval, config.typing_after) == (5, 3.0, 0.3)
+    assert config.api_url == "https://api.telegram.org" and config.rate_limit
