@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 TOKEN_ENV, API_ENV, ALLOWED_ENV = "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CITEBOT_ALLOWED_CHATS"
 RATE_ENV = "CITEBOT_USER_RATE"  # "BURST/SECONDS": questions at once, then one per SECONDS
 TYPING_ENV = "CITEBOT_TYPING_AFTER"  # seconds of work before "typing…" is shown
+# Most answers take milliseconds: an indicator for those would only spend a request of
+# Telegram's ~30/s budget (and flash after the answer), so it waits this long first.
+TYPING_AFTER = 0.3
 DEFAULT_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
@@ -82,9 +85,7 @@ class BotConfig:
     rate_limit: bool = True
     user_burst: int = 5
     user_interval: float = 3.0
-    # Most answers take milliseconds: an indicator for those would only spend a request of
-    # Telegram's ~30/s budget (and flash after the answer), so it waits this long first.
-    typing_after: float = 0.3
+    typing_after: float = TYPING_AFTER
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
@@ -112,7 +113,7 @@ def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
         except ValueError:
             raise SetupError(f"{RATE_ENV} must look like 5/3 (5 questions at once, then one every 3 s)") from None
     try:
-        typing_after = float(env.get(TYPING_ENV, "").strip() or 0.3)
+        typing_after = float(env.get(TYPING_ENV, "").strip() or TYPING_AFTER)
         if not 0 <= typing_after < 3600:
             raise ValueError
     except ValueError:
