@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, peak_rss_mb, synthetic_articles
+from common import machine, peak_rss_mb, print_measures, synthetic_articles
 
 from embeddings import INDEX_BACKEND, Embedder
 from embeddings.backends import SentenceTransformerBackend
@@ -69,23 +69,19 @@ def main() -> None:
         "index_mb": size / 2**20,
         "peak_rss_mb": peak_rss_mb(),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
     r = result
-    print(f"machine: {r['machine']}")
-    print(f"{r['passages']:,} passages ({len(articles)} articles)\n")
-    print("| measure | value |\n|---|---|")
-    print(f"| reference: SentenceTransformer.encode | {r['reference_encode_per_s']:.1f} passages/s |")
-    print(f"| full build | {r['build_per_s']:.1f} passages/s ({r['build_s']:.1f} s), {r['ratio']:.2f} x reference |")
-    print(f"| rebuild, nothing changed | {r['no_change_rebuild_s']:.2f} s, {r['no_change_embedded']} embedded |")
-    print(
-        f"| rebuild, one article changed | {r['one_article_changed_s']:.2f} s, "
-        f"{r['one_article_changed_embedded']} embedded |"
-    )
-    print(f"| index size | {r['index_mb']:.1f} MB |")
-    print(f"| peak RSS | {r['peak_rss_mb']:.0f} MB |")
-
+    rows = [
+        ("reference: SentenceTransformer.encode", f"{r['reference_encode_per_s']:.1f} passages/s"),
+        ("full build", f"{r['build_per_s']:.1f} passages/s ({r['build_s']:.1f} s), {r['ratio']:.2f} x reference"),
+        ("rebuild, nothing changed", f"{r['no_change_rebuild_s']:.2f} s, {r['no_change_embedded']} embedded"),
+        (
+            "rebuild, one article changed",
+            f"{r['one_article_changed_s']:.2f} s, {r['one_article_changed_embedded']} embedded",
+        ),
+        ("index size", f"{r['index_mb']:.1f} MB"),
+        ("peak RSS", f"{r['peak_rss_mb']:.0f} MB"),
+    ]
+    print_measures(result, f"{r['passages']:,} passages ({len(articles)} articles)", rows, as_json=args.json)
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,20 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
 
 
+def print_measures(result: dict, subtitle: str, rows: list[tuple[str, str]], *, as_json: bool) -> None:
+    """A benchmark's report: its ``result`` as one JSON line, or the machine and a measure | value table."""
+    import json
+
+    if as_json:
+        print(json.dumps(result))
+        return
+    print(f"machine: {result['machine']}")
+    print(f"{subtitle}\n")
+    print("| measure | value |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -109,6 +123,14 @@ def synthetic_articles(passages: int, seed: int = 0, per_article: int = 50) -> l
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a
+    benchmark stage started by a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, machine, peak_rss_mb, percentile, squad_articles, squad_questions
+from common import ROOT, machine, peak_rss_mb, percentile, print_measures, squad_articles, squad_questions
 
 
 def base_vectors(work: Path) -> np.ndarray:
@@ -153,24 +153,21 @@ def main() -> None:
         "build_measured_recall_at_10": built["build_recall"],
         "reference_exact_scan_p50_ms": percentile(scan_times, 50),
     }
-    if args.json:
-        print(json.dumps(result))
-        return
     r = result
-    print(f"machine: {r['machine']}")
-    print(f"{r['vectors']:,} vectors (384-d, synthetic around real SQuAD embeddings), {len(queries)} real questions\n")
-    print("| measure | value |\n|---|---|")
-    print(f"| index (chosen by size) | {r['index']}, nprobe {r['nprobe']} |")
-    print(f"| build time | {r['build_s']:.0f} s (peak RSS {r['build_peak_rss_mb']:.0f} MB) |")
-    print(f"| index size on disk | {r['index_mb']:.0f} MB |")
-    print(f"| search p50 / p95 (k=50, 1 thread) | {r['search_p50_ms']:.2f} / {r['search_p95_ms']:.2f} ms |")
-    print(
-        f"| recall@10 vs exact, real questions | {r['recall_at_10']:.3f} (build measured "
-        f"{r['build_measured_recall_at_10']:.3f}) |"
-    )
-    print(f"| peak RSS while searching | {r['search_peak_rss_mb']:.0f} MB |")
-    print(f"| reference: exact scan (numpy), p50 | {r['reference_exact_scan_p50_ms']:.1f} ms |")
-
+    rows = [
+        ("index (chosen by size)", f"{r['index']}, nprobe {r['nprobe']}"),
+        ("build time", f"{r['build_s']:.0f} s (peak RSS {r['build_peak_rss_mb']:.0f} MB)"),
+        ("index size on disk", f"{r['index_mb']:.0f} MB"),
+        ("search p50 / p95 (k=50, 1 thread)", f"{r['search_p50_ms']:.2f} / {r['search_p95_ms']:.2f} ms"),
+        (
+            "recall@10 vs exact, real questions",
+            f"{r['recall_at_10']:.3f} (build measured {r['build_measured_recall_at_10']:.3f})",
+        ),
+        ("peak RSS while searching", f"{r['search_peak_rss_mb']:.0f} MB"),
+        ("reference: exact scan (numpy), p50", f"{r['reference_exact_scan_p50_ms']:.1f} ms"),
+    ]
+    subtitle = f"{r['vectors']:,} vectors (384-d, around real SQuAD embeddings), {len(queries)} real questions"
+    print_measures(result, subtitle, rows, as_json=args.json)
 
 if __name__ == "__main__":
     main()

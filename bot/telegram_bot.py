@@ -51,7 +51,7 @@ from telegram.ext import (
 from bot.conversation import COMMANDS, AnswerReply, Conversation, Reply
 from bot.telegram_html import article_key, paragraph_html, reply_html
 from bot.throttle import Throttle, Verdict
-from bot.webhook import Webhook
+from bot.webhook import Webhook, serve_webhook
 from retrieval import Answer
 
 log = logging.getLogger(__name__)
@@ -404,6 +404,4 @@ def run(conversation: Conversation, config: BotConfig, webhook: Webhook | None =
     if webhook is None:
         app.run_polling(allowed_updates=Update.ALL_TYPES, close_loop=False)
         return
-    from bot.webhook import serve_webhook
-
     asyncio.run(serve_webhook(app, webhook, bot._post_init))

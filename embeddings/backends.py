@@ -39,7 +39,7 @@ class Backend(Protocol):
     def run(self, texts: Sequence[str], *, batch: bool) -> list[TextOutput]: ...
 
 
-def _unit(vec: np.ndarray) -> np.ndarray:
+def unit_vector(vec: np.ndarray) -> np.ndarray:
     return (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32, copy=False)
 
 
@@ -77,7 +77,7 @@ class _Transformer:
             hidden = self._hidden(ids, mask, batch=batch)
             for i, e in enumerate(part):
                 tokens = hidden[i, : len(e.ids)]
-                results.append(TextOutput(_unit(tokens.mean(axis=0)), tokens, list(e.offsets)))
+                results.append(TextOutput(unit_vector(tokens.mean(axis=0)), tokens, list(e.offsets)))
         return results
 
 
@@ -162,7 +162,7 @@ class SentenceTransformerBackend:
         result = []
         for out, offs in zip(outputs, offsets, strict=True):
             length = int(_numpy(out["attention_mask"]).sum())  # rows past it are padding
-            pooled = _unit(_numpy(out["sentence_embedding"]))
+            pooled = unit_vector(_numpy(out["sentence_embedding"]))
             result.append(TextOutput(pooled, _numpy(out["token_embeddings"])[:length], [tuple(o) for o in offs]))
         return result
 

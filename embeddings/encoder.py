@@ -1,10 +1,10 @@
 """Text in, unit-length float32 vectors out.
 
 ``Embedder.encode`` is the one entry point. The model runs through a backend (see
-backends.py): by default an ONNX export of the model, which answers a question in a few
-milliseconds without importing torch; sentence-transformers on torch is the fallback and the
-choice for models that cannot be exported. Nothing heavy is imported until something is
-encoded, so ``--help`` or a no-change rebuild never pay for it.
+backends.py): for questions by default an int8 ONNX export of the model, which answers in a
+couple of milliseconds without importing torch; for index builds, and as the fallback, the
+transformer on torch (sentence-transformers itself for models with other pooling or layers). Nothing heavy is
+imported until something is encoded, so ``--help`` or a no-change rebuild never pay for it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from embeddings.backends import (
     TextOutput,
     TorchBackend,
     plain_mean_pooling,
+    unit_vector,
 )
 from embeddings.cache import EmbeddingCache, cache_key
 from embeddings.errors import EmbeddingError
@@ -265,8 +266,7 @@ def _block(out: TextOutput, spans: Sequence[tuple[int, int]]) -> np.ndarray:
         if not mask.any():  # span beyond the truncated window
             block[k + 1] = out.pooled
             continue
-        vec = out.tokens[mask].mean(axis=0)
-        block[k + 1] = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        block[k + 1] = unit_vector(out.tokens[mask].mean(axis=0))
     return block
 
 

@@ -55,14 +55,13 @@ def ensure_export(spec: ModelSpec, cache_dir: Path) -> Path:
 def _export(spec: ModelSpec, folder: Path) -> None:
     import warnings
 
-    from embeddings.backends import _quiet_hf
-
-    _quiet_hf(spec.is_local)
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(spec.location).eval()
+    from embeddings.backends import _LOAD_LOCK, _load
+
+    with _LOAD_LOCK:  # the same loaded model a torch backend in this process uses (e.g. a build just now)
+        model = _load("transformer", spec.location, spec.is_local, None)
 
     class LastHidden(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module):
