@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"citebot: {message}", err=True)
+    from bot.printable import printable
+
+    click.echo(f"citebot: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -131,6 +134,7 @@ def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, ba
     With no PATHS, indexes the bundled article. Unchanged passages are never embedded again;
     the previous index keeps serving until the new one is complete.
     """
+    from bot.printable import printable
     from bot.render import count
     from embeddings import INDEX_BACKEND, Embedder
     from retrieval.corpus import bundled_corpus
@@ -144,18 +148,18 @@ def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, ba
     )
     if not quiet:
         for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {printable(warning)}", err=True)
     r = report
     if r.unchanged:
         click.echo(
             f"Up to date: {count(r.articles, 'article')}, {count(r.passages, 'passage')}; nothing embedded "
-            f"({r.seconds:.1f} s) -> {r.path}"
+            f"({r.seconds:.1f} s) -> {printable(r.path)}"
         )
         return
     click.echo(
         f"Indexed {count(r.articles, 'article')} ({r.added} added, {r.changed} changed, {r.removed_articles} "
         f"removed): {count(r.passages, 'passage')}, {count(r.sentences, 'sentence')}; embedded {r.embedded}, "
-        f"reused {r.reused}, removed {r.removed} in {r.seconds:.1f} s -> {r.path}"
+        f"reused {r.reused}, removed {r.removed} in {r.seconds:.1f} s -> {printable(r.path)}"
     )
 
 
@@ -175,6 +179,7 @@ def ask(
     QUESTION "-" reads one question per line from stdin and writes one answer per line, in
     order, each flushed as soon as it is ready (the model is loaded once).
     """
+    from bot.printable import json_printable, printable
     from bot.render import answer_json, terminal_answer
     from retrieval import QuestionError
 
@@ -190,9 +195,9 @@ def ask(
             click.echo(answer_json(answer) if as_json else terminal_answer(answer) + "\n")
         except QuestionError as exc:
             if as_json:
-                click.echo(json.dumps({"question": text, "error": str(exc)}, ensure_ascii=False))
+                click.echo(json_printable(json.dumps({"question": text, "error": str(exc)}, ensure_ascii=False)))
             else:
-                click.echo(f"{exc}\n")
+                click.echo(f"{printable(str(exc))}\n")
         sys.stdout.flush()
 
 
@@ -264,7 +269,8 @@ def evaluate(
     "--secret-token",
     envvar="TELEGRAM_WEBHOOK_SECRET",
     metavar="S",
-    help="Webhook: secret Telegram must send in X-Telegram-Bot-Api-Secret-Token ($TELEGRAM_WEBHOOK_SECRET).",
+    help="Webhook: secret Telegram must send in X-Telegram-Bot-Api-Secret-Token ($TELEGRAM_WEBHOOK_SECRET; "
+    "1-256 of A-Z a-z 0-9 _ -). Default: a random one, registered with Telegram at start.",
 )
 @click.option(
     "--no-rate-limiter",
@@ -293,12 +299,16 @@ def serve(
 
     from bot.conversation import Conversation
     from bot.telegram_bot import SetupError, check_token, config_from_env, install_token_filter, run
-    from bot.webhook import Webhook
+    from bot.webhook import SECRET, Webhook, new_secret
 
     try:
         config = config_from_env()
         if no_rate_limiter:
             config = dataclasses.replace(config, rate_limit=False)
+        if webhook_url and secret_token is None and os.environ.get("TELEGRAM_WEBHOOK_SECRET") == "":
+            secret_token = ""  # set but empty is a slip, not a request for no secret
+        if webhook_url and secret_token is not None and not SECRET.fullmatch(secret_token):
+            raise SetupError("the webhook secret token must be 1-256 characters from A-Z, a-z, 0-9, _ and -")
     except SetupError as exc:
         _fail(str(exc), 2)
     install_token_filter(config.token)
@@ -306,7 +316,7 @@ def serve(
         check_token(config)
         library = open_library(index_dir, model, backend)
         library.warm_up()  # the first question should not wait for the model
-        webhook = Webhook(webhook_url, listen, port, secret_token) if webhook_url else None
+        webhook = Webhook(webhook_url, secret_token or new_secret(), listen, port) if webhook_url else None
         run(Conversation(library), config, webhook)
     except InvalidToken:
         _fail("Telegram rejected the bot token (401 Unauthorized): check TELEGRAM_BOT_TOKEN", 2)

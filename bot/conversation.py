@@ -7,6 +7,7 @@ conversation; front ends only render the ``Reply`` records.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from retrieval import Answer, ArticleInfo, IndexInfo, Library, QuestionError
@@ -61,6 +62,14 @@ class Conversation:
         self.library = library
 
     def reply(self, text: str, *, top: int | None = None) -> Reply:
+        """A command's reply, or the answer to a question."""
+        return _guarded(lambda: self._reply(text, top=top))
+
+    def ask(self, question: str, *, top: int | None = None) -> Reply:
+        """The answer to ``question``, even if it looks like a command."""
+        return _guarded(lambda: AnswerReply(self.library.answer(question, top=top)))
+
+    def _reply(self, text: str, *, top: int | None) -> Reply:
         command, _, rest = text.strip().partition(" ")
         if command.startswith("/") and len(command) > 1:
             name = command[1:].split("@", 1)[0].lower()
@@ -73,16 +82,18 @@ class Conversation:
             if name == "ask":
                 if not rest.strip():
                     return ProblemReply("Add your question after /ask, for example: /ask who said what?")
-                return self.ask(rest, top=top)
+                return AnswerReply(self.library.answer(rest, top=top))
             return ProblemReply(f"I don't know the command /{name[:32]}. Try /help.")
-        return self.ask(text, top=top)
+        return AnswerReply(self.library.answer(text, top=top))
 
-    def ask(self, question: str, *, top: int | None = None) -> Reply:
-        try:
-            return AnswerReply(self.library.answer(question, top=top))
-        except QuestionError as exc:
-            return ProblemReply(str(exc))
-        except Exception:
-            # the detail (paths, files, traces) is for the operator's log, not for whoever asked
-            log.exception("question failed")
-            return ProblemReply(UNAVAILABLE)
+
+def _guarded(make: Callable[[], Reply]) -> Reply:
+    """``make()``, with a bad question as a polite problem and any failure as a private one."""
+    try:
+        return make()
+    except QuestionError as exc:
+        return ProblemReply(str(exc))
+    except Exception:
+        # the detail (paths, files, traces) is for the operator's log, not for whoever asked
+        log.exception("reply failed")
+        return ProblemReply(UNAVAILABLE)

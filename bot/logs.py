@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from bot.printable import printable
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -20,8 +22,8 @@ class LogfmtFormatter(logging.Formatter):
         }
         fields.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
         line = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        if record.exc_info:  # the traceback alone spans lines; its text is made inert too
+            line += "\n" + "\n".join(printable(t) for t in self.formatException(record.exc_info).splitlines())
         return line
 
 
@@ -29,7 +31,7 @@ def _value(value: object) -> str:
     text = str(value)
     if text and all(c.isalnum() or c in "-_.:/@+" for c in text):
         return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")) + '"'
 
 
 def setup_logging(verbosity: int) -> None:

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 
 import click
 
 from bot.conversation import AboutReply, AnswerReply, HelpReply, ProblemReply, Reply, SourcesReply
+from bot.printable import json_printable, printable
 from retrieval import Answer, ArticleInfo, Quote
 
 LOW_CONFIDENCE = 0.7  # below this an answer carries a hint that it may be off
+_LINE_BREAKS = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
 
 
 def answer_json(answer: Answer) -> str:
     """One line of JSON: the schema documented in README ("The JSON answer")."""
-    return json.dumps(answer.to_dict(), ensure_ascii=False)
+    return json_printable(json.dumps(answer.to_dict(), ensure_ascii=False))
 
 
 def citation_text(quote: Quote) -> str:
     c = quote.citation
     parts = [c.title, c.date, f"paragraph {c.paragraph}"]
-    return ", ".join(p for p in parts if p)
+    return printable(", ".join(p for p in parts if p))
 
 
 def _width() -> int:
@@ -30,7 +33,8 @@ def _width() -> int:
 
 
 def _quote_block(quote: Quote, width: int) -> list[str]:
-    body = textwrap.fill(f"“{quote.text}”", width=width, initial_indent="  ", subsequent_indent="   ")
+    text = printable(_LINE_BREAKS.sub(" ", quote.text))  # a JSONL paragraph may hold line breaks
+    body = textwrap.fill(f"“{text}”", width=width, initial_indent="  ", subsequent_indent="   ")
     return [body, click.style(f"    — {citation_text(quote)}", dim=True)]
 
 
@@ -40,7 +44,7 @@ def terminal(reply: Reply) -> str:
     if isinstance(reply, AnswerReply):
         return terminal_answer(reply.answer, width)
     if isinstance(reply, ProblemReply):
-        return click.style(reply.message, fg="yellow")
+        return click.style(printable(reply.message), fg="yellow")
     if isinstance(reply, HelpReply):
         lines = [
             "citebot answers questions about these articles by quoting them, with a citation for each quote.",
@@ -48,7 +52,7 @@ def terminal(reply: Reply) -> str:
             *_article_lines(reply.articles),
             "",
             "Ask a question in your own words, for example:",
-            *(f"  {q}" for q in reply.examples),
+            *(f"  {printable(q)}" for q in reply.examples),
             "",
             "Commands: /sources (the articles), /about (the index), /help, /quit",
         ]
@@ -57,10 +61,10 @@ def terminal(reply: Reply) -> str:
         return "\n".join(_article_lines(reply.articles))
     if isinstance(reply, AboutReply):
         i = reply.info
-        return (
+        return printable(
             f"model {i.model} ({i.dimension}-d), {count(i.articles, 'article')}, {count(i.passages, 'passage')}, "
-            f"{i.index_type} index built {i.built_at}\nindex: {i.path}"
-        )
+            f"{i.index_type} index built {i.built_at}"
+        ) + f"\nindex: {printable(i.path)}"
     raise TypeError(f"unknown reply {reply!r}")
 
 
@@ -82,7 +86,8 @@ def terminal_answer(answer: Answer, width: int | None = None) -> str:
 
 def _article_lines(articles: tuple[ArticleInfo, ...]) -> list[str]:
     shown = [
-        f"  • {a.title}" + (f" ({a.date})" if a.date else "") + f", {a.paragraphs} paragraphs" for a in articles[:20]
+        printable(f"  • {a.title}" + (f" ({a.date})" if a.date else "") + f", {a.paragraphs} paragraphs")
+        for a in articles[:20]
     ]
     if len(articles) > 20:
         shown.append(f"  … and {len(articles) - 20} more")

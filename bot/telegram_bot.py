@@ -18,6 +18,7 @@ from html import escape
 
 from telegram import (
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -68,7 +69,12 @@ _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 PRIVATE = "This bot is private."
 SLOW_DOWN = "You are sending questions faster than I can answer: I'll skip the next ones for a few seconds."
 SEND_DEADLINE = 120.0  # keep retrying a reply through server errors for this long
+SLOW_DOWN_BUTTON = "Too many presses: wait a few seconds."
 NOT_TEXT = "I can only read text: please type your question."
+GONE = "That paragraph is no longer in the index."
+# "Whole paragraph" callback data: p:<8-character article key>:<paragraph number>. Callback
+# data comes back from the client and can be forged, so anything else is refused.
+_PARAGRAPH_BUTTON = re.compile(r"p:([A-Za-z0-9_-]{8}):([1-9][0-9]{0,8})", re.ASCII)
 EDITED = "I answer new messages only: please send the question again."
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -163,8 +169,10 @@ class CitebotTelegram:
             builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
         app = builder.build()
         app.add_handler(TypeHandler(Update, self.gate), group=-1)
-        app.add_handler(CommandHandler("ask", self.on_ask))
-        app.add_handler(CommandHandler(["start", "help", "sources", "about"], self.on_command))
+        # new messages only: an edited command gets the "send it again" hint, not a second answer
+        new = filters.UpdateType.MESSAGE
+        app.add_handler(CommandHandler("ask", self.on_ask, filters=new))
+        app.add_handler(CommandHandler(["start", "help", "sources", "about"], self.on_command, filters=new))
         app.add_handler(MessageHandler(filters.UpdateType.EDITED, self.on_edited))
         app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self.on_text))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self.on_other))
@@ -237,21 +245,36 @@ class CitebotTelegram:
             await self._send(message, escape(EDITED), None)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """ "Whole paragraph": callback data ``p:<article key>:<paragraph>`` (stable across restarts)."""
+        """ "Whole paragraph": callback data ``p:<article key>:<paragraph>`` (stable across restarts).
+
+        Presses share the sender's question budget, and the query is answered before any work,
+        so the button never keeps spinning, whatever the data or the outcome.
+        """
         query = update.callback_query
         if query is None:
             return
-        found = None
-        parts = (query.data or "").split(":")
-        if len(parts) == 3 and parts[0] == "p" and parts[2].isdigit():
-            found = await asyncio.to_thread(self._paragraph, parts[1], int(parts[2]))
-        if found is None:
-            await query.answer("That paragraph is no longer in the index.")
+        verdict = self.throttle.check(query.from_user.id)
+        if verdict is not Verdict.ALLOW:
+            log.info("button press dropped: user over the rate limit", extra={"user": query.from_user.id})
+            await self._answer_query(query, SLOW_DOWN_BUTTON if verdict is Verdict.WARN else None)
             return
-        await query.answer()
-        if query.message is not None and isinstance(query.message, Message):
-            for chunk in found:
-                await self._send(query.message, chunk, None)
+        match = _PARAGRAPH_BUTTON.fullmatch(query.data or "")
+        if match is None:
+            await self._answer_query(query, GONE)
+            return
+        await self._answer_query(query, None)
+        found = await asyncio.to_thread(self._paragraph, match[1], int(match[2]))
+        if query.message is None or not isinstance(query.message, Message):
+            return
+        for chunk in found or [escape(GONE)]:
+            await self._send(query.message, chunk, None)
+
+    @staticmethod
+    async def _answer_query(query: CallbackQuery, text: str | None) -> None:
+        try:
+            await query.answer(text)
+        except TelegramError as exc:  # e.g. "query is too old": nothing is waiting for it any more
+            log.info("callback query not answered", extra={"error": type(exc).__name__})
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("update failed", exc_info=context.error)
@@ -259,26 +282,33 @@ class CitebotTelegram:
     # --- helpers ------------------------------------------------------------------------
 
     async def _respond(self, message: Message, make: Callable[[], Reply], *, typing: bool = True) -> None:
-        """Compute the reply in a worker thread (with "typing…" shown), then send it."""
+        """Compute and render the reply in a worker thread (with "typing…" shown), then send it.
+
+        Rendering is in the thread too: it is linear in the reply, but the event loop serves
+        every chat and must never wait on one reply's work.
+        """
         if not await self._allowed_pace(message):
             return
         typing_task = asyncio.create_task(self._keep_typing(message)) if typing else None
         try:
-            reply = await asyncio.to_thread(make)
+            chunks, markup = await asyncio.to_thread(self._render, make)
         finally:
             if typing_task:
                 typing_task.cancel()
-        chunks = reply_html(reply)
-        markup = self._buttons(reply.answer) if isinstance(reply, AnswerReply) else None
         for i, chunk in enumerate(chunks):
             await self._send(message, chunk, markup if i == len(chunks) - 1 else None)
 
+    def _render(self, make: Callable[[], Reply]) -> tuple[list[str], InlineKeyboardMarkup | None]:
+        reply = make()
+        markup = self._buttons(reply.answer) if isinstance(reply, AnswerReply) else None
+        return reply_html(reply), markup
+
     async def _allowed_pace(self, message: Message) -> bool:
-        user = message.from_user.id if message.from_user else message.chat.id
-        verdict = self.throttle.check(user)
+        sender = sender_key(message)
+        verdict = self.throttle.check(sender)
         if verdict is Verdict.ALLOW:
             return True
-        log.info("question dropped: user over the rate limit", extra={"user": user, "chat": message.chat.id})
+        log.info("question dropped: sender over the rate limit", extra={"sender": sender, "chat": message.chat.id})
         if verdict is Verdict.WARN:
             await self._send(message, escape(SLOW_DOWN), None)
         return False
@@ -375,6 +405,19 @@ class CitebotTelegram:
         if mentioned:
             text = re.sub(rf"@{re.escape(me)}\b", " ", text, flags=re.IGNORECASE)
         return text.strip()
+
+
+def sender_key(message: Message) -> int:
+    """Whose question budget a message spends.
+
+    Anonymous group admins and "send as channel" messages all carry one shared ``from`` user
+    (e.g. @GroupAnonymousBot); the chat they speak as (``sender_chat``) is the real sender.
+    """
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    if message.from_user is not None:
+        return message.from_user.id
+    return message.chat.id
 
 
 def install_token_filter(token: str) -> None:

@@ -9,6 +9,7 @@ block too long for one message is cut at spaces into pieces that each carry thei
 from __future__ import annotations
 
 import hashlib
+import re
 from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from html import escape
@@ -19,6 +20,14 @@ from retrieval import ArticleInfo, Citation, Quote
 
 LIMIT = 4096
 MAX_ARTICLES_LISTED = 30
+# Article metadata is untrusted: bounded so a citation always fits well inside one message.
+MAX_TITLE, MAX_DATE, MAX_HREF = 200, 40, 2048  # characters; MAX_HREF in escaped UTF-16 units
+# Below this many units of room, a block's text cannot make progress inside its markup (one
+# escaped character can take 5 units), so the block is sent without its markup instead.
+MIN_ROOM = 16
+PARAGRAPH_MESSAGES = 3  # a "Whole paragraph" reply is at most this many messages
+_TAG = re.compile(r"<[^>]*>")
+_UNSAFE_URL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\"<>]")
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,10 @@ def utf16_len(text: str) -> int:
 
 
 def pack(blocks: list[Block], limit: int = LIMIT) -> list[str]:
-    """Join blocks with newlines into as few messages as fit, splitting only between blocks."""
+    """Join blocks with newlines into as few messages as fit, splitting only between blocks.
+
+    Every message is at most ``limit`` units and shows some text: Telegram refuses empty ones.
+    """
     messages: list[str] = []
     current = ""
     for block in blocks:
@@ -49,19 +61,24 @@ def pack(blocks: list[Block], limit: int = LIMIT) -> list[str]:
             else:
                 messages.append(current)
                 current = piece
-    if current:
-        messages.append(current)
-    return messages
+    messages.append(current)
+    return [m for m in messages if _visible(m).strip()]
+
+
+def _visible(html: str) -> str:
+    return _TAG.sub("", html)
 
 
 def _fit(block: Block, limit: int) -> list[str]:
-    """The block as one HTML piece, or several if it alone exceeds ``limit``."""
+    """The block as one HTML piece, or several if it alone exceeds ``limit``; each fits ``limit``."""
     whole = block.html()
     if utf16_len(whole) <= limit:
         return [whole]
     budget = limit - utf16_len(block.open) - utf16_len(block.close)
-    pieces, words, current = [], block.text.split(" "), ""
-    for word in words:
+    if budget < MIN_ROOM:  # the markup alone (nearly) fills a message: keep the words, drop the markup
+        return _fit(Block(block.text), limit) if block.text and (block.open or block.close) else []
+    pieces, current = [], ""
+    for word in block.text.split(" "):
         candidate = f"{current} {word}" if current else word
         if utf16_len(escape(candidate, quote=False)) <= budget:
             current = candidate
@@ -69,7 +86,7 @@ def _fit(block: Block, limit: int) -> list[str]:
         if current:
             pieces.append(current)
         while utf16_len(escape(word, quote=False)) > budget:  # one enormous "word"
-            cut = _longest_prefix(word, budget)
+            cut = _longest_prefix(word, budget)  # >= 1: budget holds any one escaped character
             pieces.append(word[:cut])
             word = word[cut:]
         current = word
@@ -90,11 +107,29 @@ def _longest_prefix(word: str, budget: int) -> int:
 
 
 def citation_html(c: Citation) -> str:
-    title = escape(c.title if len(c.title) <= 200 else c.title[:199] + "…", quote=False)
-    if c.url and c.url.startswith(("http://", "https://")):
-        title = f'<a href="{escape(c.url, quote=True)}">{title}</a>'
-    date = f", {escape(c.date, quote=False)}" if c.date else ""
+    """``— <i>Title</i>, date, paragraph N``, the title linked when the article has a usable URL.
+
+    Title, date and URL come from article files, so each is bounded: a link that would not fit
+    is dropped rather than allowed to crowd the citation out of its message.
+    """
+    title = escape(_shorten(c.title, MAX_TITLE), quote=False)
+    href = _href(c.url)
+    if href:
+        title = f'<a href="{href}">{title}</a>'
+    date = f", {escape(_shorten(c.date, MAX_DATE), quote=False)}" if c.date else ""
     return f"— <i>{title}</i>{date}, paragraph {c.paragraph}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _href(url: str | None) -> str | None:
+    """The escaped URL for an ``href``, or None for anything but a short, plain http(s) URL."""
+    if not url or not url.startswith(("http://", "https://")) or _UNSAFE_URL.search(url):
+        return None
+    href = escape(url, quote=True)
+    return href if utf16_len(href) <= MAX_HREF else None
 
 
 def _quote_blocks(quote: Quote) -> list[Block]:
@@ -158,9 +193,24 @@ def reply_blocks(reply: Reply) -> list[Block]:
     raise TypeError(f"unknown reply {reply!r}")
 
 
-def paragraph_html(citation: Citation, paragraph: str) -> list[str]:
-    """The whole paragraph a quote comes from, with its citation."""
-    return pack([Block(paragraph, "<blockquote>", "</blockquote>"), Block("", citation_html(citation))])
+def paragraph_html(citation: Citation, paragraph: str, max_messages: int = PARAGRAPH_MESSAGES) -> list[str]:
+    """The whole paragraph a quote comes from, with its citation, in at most ``max_messages``.
+
+    A longer paragraph is cut at a word and ends with "…": a press of a button must not turn
+    into dozens of messages.
+    """
+
+    def render(text: str) -> list[str]:
+        return pack([Block(text, "<blockquote>", "</blockquote>"), Block("", citation_html(citation))])
+
+    messages = render(paragraph)
+    cut = min(len(paragraph), max_messages * LIMIT)
+    while len(messages) > max_messages and cut > 1:  # shrinks by a tenth each time: bounded
+        cut = int(cut * 0.9)
+        head = paragraph[:cut]
+        head = head.rsplit(" ", 1)[0] if " " in head[cut // 2 :] else head
+        messages = render(head.rstrip() + " …")
+    return messages
 
 
 def article_key(article_id: str) -> str:

@@ -3,7 +3,7 @@
 from embeddings.cache import EmbeddingCache, cache_key
 from embeddings.encoder import BACKENDS, INDEX_BACKEND, QUERY_BACKEND, Embedder
 from embeddings.errors import EmbeddingError
-from embeddings.model import DEFAULT_MODEL, ModelSpec, resolve_model
+from embeddings.model import DEFAULT_MODEL, ModelSpec, model_label, resolve_model
 
 __all__ = [
     "BACKENDS",
@@ -15,5 +15,6 @@ __all__ = [
     "EmbeddingError",
     "ModelSpec",
     "cache_key",
+    "model_label",
     "resolve_model",
 ]

@@ -58,10 +58,14 @@ def _export(spec: ModelSpec, folder: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from embeddings.backends import _LOAD_LOCK, _load
+    from embeddings.backends import _quiet_hf
 
-    with _LOAD_LOCK:  # the same loaded model a torch backend in this process uses (e.g. a build just now)
-        model = _load("transformer", spec.location, spec.is_local, None)
+    _quiet_hf(spec.is_local)
+    from transformers import AutoModel
+
+    # A private copy, never the one a torch backend in this process shares: the TorchScript
+    # exporter leaves a model it traced changed (its later vectors drifted to cosine 0.966).
+    model = AutoModel.from_pretrained(spec.location).eval()
 
     class LastHidden(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module):

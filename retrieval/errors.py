@@ -17,6 +17,10 @@ class IndexDamaged(CitebotError):
     """An index file is unreadable, truncated or inconsistent with its manifest."""
 
 
+class NotAnIndex(CitebotError):
+    """``--index`` names a folder that holds other things: citebot will not manage (or delete) them."""
+
+
 class IndexBusy(CitebotError):
     """Another process is building this index."""
 

@@ -9,24 +9,31 @@ Layout of ``--index DIR``::
                           sentences.npy  sentence vectors (float16), row = sentence id
                           embeddings.sqlite  content-hash cache for the next build
     DIR/.lock                            held while a build runs
+    DIR/.citebot-index                   marks the folder as citebot's to manage
 
 A build writes a new directory beside the serving one and swaps the ``current`` link with
 one ``rename``; a crash or Ctrl-C at any point leaves the previous build serving, and the
-next build removes what the failed one left behind.
+next build removes what the failed one left behind. Only entries citebot made are ever
+removed, and never a build that a running process still serves: each open ``Index`` holds
+a shared ``flock`` on its manifest (its lease), and a build is deleted only under an
+exclusive one.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sqlite3
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,10 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from embeddings import Embedder, EmbeddingCache
+from embeddings import Embedder, EmbeddingCache, model_label
 from retrieval import vectors
 from retrieval.corpus import read_corpus
-from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch
+from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch, NotAnIndex
 from retrieval.records import Article, IndexInfo
 from retrieval.store import Store, StoreWriter
 from retrieval.text import chunk_paragraphs, salient_names
@@ -56,6 +63,10 @@ MANIFEST, STORE, FAISS, SENTENCES, CACHE = (
     "embeddings.sqlite",
 )
 _TMP_PREFIX = ".tmp-"
+MARKER = ".citebot-index"
+BUILD_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}", re.ASCII)  # what _build_locked names builds
+_LINK_LEFTOVER = re.compile(r"\.current-[0-9a-f]{8}", re.ASCII)
+MAX_MANIFEST_BYTES = 1 << 20
 
 
 def default_index_dir() -> Path:
@@ -129,6 +140,37 @@ def _current_build(index_dir: Path) -> Path | None:
     return (index_dir / os.readlink(link)) if link.is_symlink() else link
 
 
+def claim_index_dir(index_dir: Path) -> None:
+    """Make sure ``index_dir`` is citebot's to write in: new, empty, or already an index.
+
+    A build deletes old builds, so pointing ``--index`` at a folder of other things must be
+    refused rather than tidied: the folder is marked when citebot first uses it.
+    """
+    if index_dir.exists() and not index_dir.is_dir():
+        raise NotAnIndex(f"{index_dir} is a file, not an index folder: give --index a new or empty folder")
+    marker = index_dir / MARKER
+    if marker.is_file():
+        return
+    others = [e for e in os.scandir(index_dir) if e.name != LOCK] if index_dir.is_dir() else []
+    if others and not _unmarked_index(index_dir):
+        raise NotAnIndex(
+            f"{index_dir} is not empty and holds no citebot index: give --index a new or empty folder "
+            "(citebot manages everything in it)"
+        )
+    index_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("This folder is a citebot index: `citebot index` manages builds/ and current here.\n")
+
+
+def _unmarked_index(index_dir: Path) -> bool:
+    """An index made before folders were marked: ``current`` -> ``builds/<build id>`` with a manifest."""
+    link = index_dir / CURRENT
+    if not link.is_symlink():
+        return False
+    target = os.readlink(link)
+    name = target.removeprefix(f"{BUILDS}/")
+    return name != target and bool(BUILD_ID.fullmatch(name)) and (index_dir / target / MANIFEST).is_file()
+
+
 def _lock(index_dir: Path) -> Any:
     from filelock import FileLock, Timeout
 
@@ -151,7 +193,7 @@ def build_index(paths: Sequence[Path], index_dir: Path, embedder: Embedder, *, p
     if not corpus.articles:
         shown = ", ".join(str(p) for p in paths)
         raise CorpusError(f"no articles found in {shown} (readable .txt, .md or .jsonl files)")
-    index_dir.mkdir(parents=True, exist_ok=True)
+    claim_index_dir(index_dir)
     lock = _lock(index_dir)
     try:
         return _build_locked(corpus.articles, corpus.warnings, index_dir, embedder, progress, started)
@@ -370,22 +412,115 @@ def _swap_current(index_dir: Path, target: str) -> None:
 
 
 def _remove_stale_builds(builds: Path, keep: Path | None) -> None:
-    """Remove builds that are not serving: finished old ones and what crashed builds left."""
+    """Remove builds that are not serving: finished old ones and what crashed builds left.
+
+    Only names citebot gives are touched, and a build another process still serves (it holds
+    the lease) is left for a later build to remove.
+    """
     keep_name = keep.resolve().name if keep else None
-    for entry in builds.iterdir():
-        if entry.name != keep_name:
-            shutil.rmtree(entry, ignore_errors=True)
-    for link in builds.parent.glob(f".{CURRENT}-*"):
-        link.unlink(missing_ok=True)
+    for entry in os.scandir(builds):
+        name = entry.name
+        if name == keep_name or not entry.is_dir(follow_symlinks=False):
+            continue
+        if not BUILD_ID.fullmatch(name.removeprefix(_TMP_PREFIX)):
+            continue  # not ours
+        if name.startswith(_TMP_PREFIX):  # only a crashed build leaves one: builds hold the lock
+            shutil.rmtree(entry.path, ignore_errors=True)
+        elif not _remove_unless_leased(Path(entry.path)):
+            log.info("old build still in use; a later build removes it", extra={"build": name})
+    for link in builds.parent.iterdir():
+        if _LINK_LEFTOVER.fullmatch(link.name) and link.is_symlink():
+            link.unlink(missing_ok=True)
+
+
+def _remove_unless_leased(build: Path) -> bool:
+    try:
+        fd = os.open(build / MANIFEST, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # no manifest: it never served
+        shutil.rmtree(build, ignore_errors=True)
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        shutil.rmtree(build, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _read_manifest_quietly(build: Path | None) -> dict[str, Any] | None:
     if build is None:
         return None
     try:
-        return json.loads((build / MANIFEST).read_text())
-    except (OSError, ValueError):
+        fd = os.open(build / MANIFEST, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
         return None
+    try:
+        return read_manifest(fd, build)
+    except IndexDamaged:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_manifest(fd: int, build: Path) -> dict[str, Any]:
+    """The manifest read from ``fd``, checked field by field; ``IndexDamaged`` names what is wrong.
+
+    It decides which files are checked and how they are read, so a damaged or hand-edited one
+    must be refused whole rather than trusted a field at a time.
+    """
+    fix = "run `citebot index` again"
+    where = build / MANIFEST
+    try:
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        manifest = json.loads(raw) if len(raw) <= MAX_MANIFEST_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        manifest = None
+    if not isinstance(manifest, dict):
+        raise IndexDamaged(f"{where} is missing or damaged: {fix}")
+    if manifest.get("format") != FORMAT or type(manifest.get("format")) is not int:
+        found = str(manifest.get("format"))[:20]
+        raise IndexDamaged(f"{build} has index format {found}, this citebot reads {FORMAT}: {fix}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise IndexDamaged(f"{where} is damaged ({problem}): {fix}")
+    return manifest
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    def count(key: str, low: int = 0, high: int = 1 << 40) -> bool:
+        return type(m.get(key)) is int and low <= m[key] <= high
+
+    def text(key: str, optional: bool = False) -> bool:
+        value = m.get(key)
+        return (optional and value is None) or (isinstance(value, str) and 0 < len(value) <= 4096)
+
+    for key in ("model", "model_id", "vectors", "index_type", "corpus_digest", "built_at"):
+        if not text(key):
+            return f'"{key}" is not a string'
+    if not text("model_sha256", optional=True):
+        return '"model_sha256" is not a string'
+    if not isinstance(m.get("build_id"), str) or not BUILD_ID.fullmatch(m["build_id"]):
+        return '"build_id" is not a build id'
+    for key in ("articles", "passages", "sentences"):
+        if not count(key):
+            return f'"{key}" is not a count'
+    if not count("dimension", 1, 1 << 16) or not count("window_tokens", 1, 1 << 20):
+        return '"dimension" or "window_tokens" is out of range'
+    if m.get("nprobe") is not None and not count("nprobe", 1, 1 << 20):
+        return '"nprobe" is not a positive integer'
+    recall = m.get("recall_at_10")
+    if recall is not None and (type(recall) not in (int, float) or not 0 <= recall <= 1):
+        return '"recall_at_10" is not a fraction'
+    files = m.get("files")
+    if not isinstance(files, dict) or set(files) != {STORE, FAISS, SENTENCES}:
+        return f'"files" must list exactly {STORE}, {FAISS} and {SENTENCES}'
+    if not all(type(size) is int and 0 <= size < 1 << 50 for size in files.values()):
+        return '"files" sizes are not byte counts'
+    return None
 
 
 def _loads(build: Path | None, embedder: Embedder) -> bool:
@@ -455,6 +590,7 @@ class Index:
     store: Store
     sentence_vectors: np.ndarray
     _closed: bool = field(default=False, repr=False)
+    _lease: Any = field(default=None, repr=False)  # releases the shared lock on the build
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder | None = None) -> Index:
@@ -474,29 +610,42 @@ class Index:
 
     @classmethod
     def open_build(cls, build: Path, embedder: Embedder | None = None) -> Index:
+        """Open one build and take its lease: while this ``Index`` lives, no build deletes it."""
         fix = "run `citebot index` again"
-        manifest_path = build / MANIFEST
         try:
-            manifest = json.loads(manifest_path.read_text())
-            sizes = manifest["files"]
-            expected = int(manifest["passages"]), int(manifest["sentences"]), int(manifest["dimension"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise IndexDamaged(f"{manifest_path} is missing or damaged: {fix}") from None
-        if manifest.get("format") != FORMAT:
-            raise IndexDamaged(f"{build} has index format {manifest.get('format')}, this citebot reads {FORMAT}: {fix}")
-        if embedder is not None and manifest.get("model_id") != embedder.model_id:
+            fd = os.open(build / MANIFEST, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            raise IndexDamaged(f"{build / MANIFEST} is missing or damaged: {fix}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:  # a build is removing it right now
+                raise IndexDamaged(f"{build} is being removed: {fix}") from None
+            index = cls._open_leased(build, fd, embedder)
+        except BaseException:
+            os.close(fd)
+            raise
+        index._lease = weakref.finalize(index, os.close, fd)  # released on close(), or when dropped
+        return index
+
+    @classmethod
+    def _open_leased(cls, build: Path, fd: int, embedder: Embedder | None) -> Index:
+        fix = "run `citebot index` again"
+        manifest = read_manifest(fd, build)
+        if embedder is not None and manifest["model_id"] != embedder.model_id:
             raise ModelMismatch(
-                f"the index was built with model {manifest.get('model')}, but this run uses {embedder.spec.name}: "
-                f"run `citebot index` with the same --model, or pass --model {manifest.get('model')}"
+                f"the index was built with model {model_label(manifest['model'])}, but this run uses "
+                f"{model_label(embedder.spec.name)}: run `citebot index` with the same --model, "
+                f"or pass --model {manifest['model']}"
             )
-        for name, size in sizes.items():
+        for name, size in manifest["files"].items():
             path = build / name
             actual = path.stat().st_size if path.is_file() else None
             if actual != size:
                 raise IndexDamaged(f"{path} is missing, truncated or replaced ({actual} bytes, expected {size}): {fix}")
-        passages, sentences, dim = expected
+        passages, sentences, dim = manifest["passages"], manifest["sentences"], manifest["dimension"]
         try:
-            index = vectors.read(build / FAISS, manifest.get("nprobe"))
+            index = vectors.read(build / FAISS, manifest["nprobe"])
         except RuntimeError:
             raise IndexDamaged(f"{build / FAISS} cannot be read: {fix}") from None
         if index.ntotal != passages or index.d != dim:
@@ -507,8 +656,6 @@ class Index:
             raise IndexDamaged(f"{build / SENTENCES} cannot be read: {fix}") from None
         if sentence_vectors.shape != (sentences, dim):
             raise IndexDamaged(f"{build / SENTENCES} does not match its manifest: {fix}")
-        import sqlite3
-
         store = None
         try:
             store = Store(build / STORE)
@@ -518,7 +665,7 @@ class Index:
             if store is not None:
                 store.close()
             raise IndexDamaged(f"{build / STORE} cannot be read: {fix}") from None
-        if meta.get("build_dir") != manifest.get("build_id") or counts != (passages, sentences):
+        if meta.get("build_dir") != manifest["build_id"] or counts != (passages, sentences):
             store.close()
             raise IndexDamaged(f"{build / STORE} belongs to another build: {fix}")
         return cls(build, manifest, index, store, sentence_vectors)
@@ -531,7 +678,7 @@ class Index:
         m = self.manifest
         return IndexInfo(
             path=str(self.path.parent.parent),
-            model=m["model"],
+            model=model_label(m["model"]),
             dimension=m["dimension"],
             articles=m["articles"],
             passages=m["passages"],
@@ -544,6 +691,8 @@ class Index:
         if not self._closed:
             self.store.close()
             self._closed = True
+            if self._lease is not None:
+                self._lease()
 
 
 def current_build_id(index_dir: Path) -> str | None:

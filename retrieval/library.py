@@ -56,9 +56,10 @@ class Library:
                 try:
                     self._answerer = self._open()
                     log.info("index reloaded", extra={"build": latest})
-                except CitebotError as exc:  # keep serving the build we have
+                except Exception as exc:  # whatever is wrong with the new build, keep serving the one we have
                     self._failed = latest
-                    log.warning("new index not loaded; still serving the previous one", extra={"reason": str(exc)})
+                    reason = str(exc) if isinstance(exc, CitebotError) else f"{type(exc).__name__}: {exc}"
+                    log.warning("new index not loaded; still serving the previous one", extra={"reason": reason})
         return self._answerer
 
     @property

@@ -140,6 +140,7 @@ class StandIn:
     commands: list[dict[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     webhook: str | None = None
+    webhook_secret: str | None = None
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -232,7 +233,7 @@ class StandIn:
             return [s for s in self.sent if s.method == method and (chat_id is None or s.chat_id == chat_id)]
 
     def wait_messages(
-        self, chat_id: int, count: int = 1, timeout: float = 60.0, method: str = "sendMessage"
+        self, chat_id: int | None, count: int = 1, timeout: float = 60.0, method: str = "sendMessage"
     ) -> list[Sent]:
         self.wait_for(lambda: len(self.messages(chat_id, method)) >= count, timeout)
         return self.messages(chat_id, method)
@@ -368,7 +369,12 @@ class StandIn:
         return True
 
     async def _api_setWebhook(self, params: dict[str, Any]) -> bool:
-        self.webhook = str(params.get("url"))
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise ValueError("secret token contains unallowed characters")  # as Telegram answers
+        with self._lock:
+            self.webhook, self.webhook_secret = str(params.get("url")), secret
+            self._lock.notify_all()
         return True
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> bool:

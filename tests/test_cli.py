@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,38 @@ def test_eval_prints_the_table_and_writes_predictions(tmp_path: Path) -> None:
     assert recall == pytest.approx(rows["fused"]["recall_at_1"])
     # far above chance (1 in 152 paragraphs; Super Bowl 50's paragraphs are near-duplicates)
     assert recall > 0.4 and rows["fused"]["recall_at_5"] > 0.75
+
+
+CONTROLS = ("\x1b", "\x07", "\x9b", "\x08")
+
+
+def test_control_characters_in_files_and_articles_are_never_printed_raw(tmp_path: Path) -> None:
+    """File names and article text once sent terminal commands (retitle, recolour, clear) to stdout/stderr."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "owls\x1b]0;pwned\x07.md").write_text(
+        "# Night \x1b[31mowls\x9b1m\n\nThe owls of \x1b]0;retitled\x07Patagonia hunt voles\x08 at night.\n"
+    )
+    (corpus / "dump\x1b[5m.txt").write_bytes(b"binary\0data")  # skipped, with its name in a warning
+    built = citebot("index", str(corpus), "--index", str(index))
+    asked = citebot("ask", "What do the owls of Patagonia hunt?", "--index", str(index))
+    as_json = citebot("ask", "What do the owls of Patagonia hunt?", "--json", "--index", str(index))
+    chatted = citebot("chat", "--index", str(index), input="/sources\nWhat do the owls of Patagonia hunt?\n")
+    for result in (built, asked, as_json, chatted):
+        assert result.returncode == 0, result.stderr
+        assert not [c for c in CONTROLS if c in result.stdout + result.stderr], result
+    assert "warning:" in built.stderr and "dump\\x1b[5m.txt" in built.stderr
+    assert "Patagonia hunt voles\\x08 at night" in asked.stdout and "Night \\x1b[31mowls\\x9b1m" in asked.stdout
+    quote = json.loads(as_json.stdout)["quotes"][0]
+    assert quote["text"] == "The owls of \x1b]0;retitled\x07Patagonia hunt voles\x08 at night."  # JSON keeps the text
+    assert "Night \\x1b[31mowls" in chatted.stdout
+
+
+def test_log_lines_escape_control_characters() -> None:
+    from bot.logs import LogfmtFormatter
+
+    record = logging.LogRecord("citebot", logging.WARNING, __file__, 1, "file \x1b[2J%s", ("a\x9bb",), None)
+    record.path = "x\x07y"
+    line = LogfmtFormatter().format(record)
+    assert not [c for c in CONTROLS if c in line]
+    assert "\\x1b[2J" in line and "\\x9b" in line and "x\\x07y" in line

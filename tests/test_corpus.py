@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from embeddings import Embedder
 from retrieval import CorpusError
 from retrieval.corpus import read_corpus
+from retrieval.index import build_index
 from tests.conftest import BUNDLED_FILE
 
 
@@ -99,3 +101,20 @@ def test_folders_are_read_recursively_with_relative_ids(tmp_path: Path) -> None:
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="no such file"):
         read_corpus([tmp_path / "nope"])
+
+
+def test_a_jsonl_line_with_a_lone_surrogate_is_skipped_not_fatal(tmp_path: Path, embedder: Embedder) -> None:
+    """JSON can spell "\\ud800", which no UTF-8 file or database holds: it once aborted the whole build."""
+    path = tmp_path / "articles.jsonl"
+    lines = [
+        '{"id": "good", "title": "Good", "paragraphs": ["Swifts sleep while flying."]}',
+        '{"id": "bad", "title": "Bad", "paragraphs": ["broken \\ud800 text"]}',
+        '{"id": "bad-title", "title": "\\udfff", "text": "fine text"}',
+        '{"id": "also-good", "title": "Also good", "text": "Terns migrate from pole to pole."}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    corpus = read_corpus([path])
+    assert [a.article_id for a in corpus.articles] == ["good", "also-good"]
+    assert len([w for w in corpus.warnings if "surrogate" in w]) == 2
+    report = build_index([path], tmp_path / "index", embedder)
+    assert report.articles == 2

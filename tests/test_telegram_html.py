@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.conversation import AnswerReply, SourcesReply
-from bot.telegram_html import LIMIT, Block, pack, reply_html, utf16_len
+from bot.telegram_html import LIMIT, Block, pack, paragraph_html, reply_html, utf16_len
 from retrieval import Answer, ArticleInfo, Citation, Quote
+from tests.conftest import deadline
 from tests.telegram_standin import parse_html
 
 
@@ -62,3 +65,63 @@ def test_sources_list_is_capped() -> None:
     (message,) = reply_html(SourcesReply(articles))
     assert "Article &lt;0&gt;" in message and "… and 70 more" in message
     check([message])
+
+
+LONG_URL = "https://example.org/" + "a" * 4000
+
+
+@pytest.mark.parametrize(
+    "citation",
+    [
+        Citation("a", "Title", "2022-06-07", 7, LONG_URL),
+        Citation("a", "Title", "2022-" + "9" * 4000, 7, None),
+        Citation("a", "T" * 5000, "9" * 5000, 7, "https://example.org/?" + "&" * 3000),
+    ],
+    ids=["4000-character url", "4000-character date", "everything long"],
+)
+def test_long_article_metadata_cannot_freeze_rendering(citation: Citation) -> None:
+    """A 4,000-character URL once made the markup alone exceed a message, and packing looped forever."""
+    q = Quote("Both sides say they have inflicted huge casualties.", citation, 0, 51, 0.9)
+    with deadline(10):
+        messages = reply_html(AnswerReply(Answer("q", True, 0.9, (q,))))
+        whole = paragraph_html(citation, "word " * 300)
+    visible = check(messages + whole)
+    assert "huge casualties" in visible[0] and "paragraph 7" in "".join(visible)
+    assert all(utf16_len(m) <= 3000 for m in messages)  # metadata bounded, not just squeezed in
+    assert LONG_URL not in "".join(messages)  # a link that cannot fit is dropped, the title kept
+
+
+@pytest.mark.parametrize("markup", [4000, 4090, 4092, 4094, 4096, 4100, 9000])
+def test_markup_near_the_limit_never_gives_empty_or_oversized_messages(markup: int) -> None:
+    opening = "<b>" + "x" * (markup - 7)
+    blocks = [Block("first words", "<i>", "</i>"), Block("a & b " * 50, opening, "</b>"), Block("last")]
+    with deadline(10):
+        messages = pack(blocks)
+    for message in check(messages):
+        assert message.strip()  # Telegram refuses an empty message
+    assert "last" in messages[-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4200), st.text(st.sampled_from("ab &<😀 "), max_size=6000)), min_size=1, max_size=4
+    )
+)
+def test_any_blocks_pack_into_valid_messages(blocks: list[tuple[int, str]]) -> None:
+    packed = [Block(text, "<b>" + "m" * size, "</b>") for size, text in blocks]
+    with deadline(10):
+        messages = pack(packed)
+    for message in check(messages):
+        assert message.strip()
+
+
+def test_a_whole_paragraph_is_at_most_three_messages() -> None:
+    citation = Citation("a", "Title", "2022-06-07", 3, "https://example.org/a")
+    paragraph = " ".join(f"w{i} <&>" for i in range(40_000))  # ~340,000 characters
+    messages = paragraph_html(citation, paragraph)
+    visible = check(messages)
+    assert len(messages) == 3
+    assert visible[0].startswith("w0 <&> w1") and "…" in visible[-1] and "paragraph 3" in visible[-1]
+    short = paragraph_html(citation, "A short paragraph.")
+    assert len(short) == 1 and "…" not in check(short)[0]
