@@ -1,112 +1,112 @@
-"""Fit the quote scorer (retrieval/quotes.py) on real questions, cross-validated by article halves.
+"""Fit the first stage of quoting (retrieval/quotes.py): which sentences the reranker reads.
 
-Indexes all articles of a SQuAD-style set, collects every candidate sentence of the top
-passages for every question with its features and whether it contains a gold answer, fits a
-logistic regression on the questions of one half of the articles and scores the other half.
-Reports first-quote and any-quote hit rates and the median quoted length under the shipped
-selection rule, for the shipped weights and the cross-validated fits, then prints weights
-fitted on all questions (to paste into SENTENCE_WEIGHTS).
+Every question of the fitted fold (SQuAD 1.1 and the written natural questions; bench/folds.py)
+goes through ``Answerer.trace``; each sentence of the best passages, with the first stage's
+features, is labelled by whether it holds the answer (bench/scorer_data.py). A logistic
+regression is fitted on two thirds of the articles and scored on the rest, and the printed
+figure is what matters downstream: how often the right sentence is among the first ``--read``
+the reranker reads. ``--write`` puts weights fitted on all of it into
+retrieval/models/scorer.json (first_stage); refit the scorer afterwards (bench/fit_scorer.py),
+since what the reranker sees has changed.
 
-    python bench/fit_quotes.py bench/data/squad-v1.1-dev [--work DIR]
+    python bench/fit_quotes.py [--read 5] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import statistics
-import tempfile
+import sys
 from pathlib import Path
 
 import numpy as np
-from common import build_dataset_index, halves
+from scorer_data import ensure_indexes, load, overlaps
+from tqdm import tqdm
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval.answer import Answerer
-from retrieval.evaluate import read_questions
+from retrieval.errors import QuestionError
 from retrieval.index import Index
-from retrieval.question import search_text
-from retrieval.quotes import FEATURES, SENTENCE_WEIGHTS
+from retrieval.quotes import FEATURES
+from retrieval.reranker import models_dir
 from retrieval.search import Searcher
+from retrieval.weights import SCORER, ScorerWeights, shipped
+
+SOURCES = ("squad11", "natural")
 
 
-def collect(answerer: Answerer, questions: list) -> list[dict]:
-    texts = [search_text(q.question) for q in questions]
-    vectors = answerer.searcher.embedder.encode(texts)
-    out = []
-    for q, text, vector in zip(questions, texts, vectors, strict=True):
-        ranked = answerer.candidates(text, answerer.searcher.retrieve_vector(text, vector, 5))
-        if ranked:
-            out.append(
-                {
-                    "article": q.article_id,
-                    "x": np.array([c.features for c in ranked]),
-                    "y": np.array([any(a in c.text for a in q.answers) for c in ranked]),
-                    "length": np.array([len(c.text) for c in ranked]),
-                }
-            )
-    return out
+def collect(work: Path) -> list[dict]:
+    """Per answerable question: the first stage's features of every sentence weighed, and which are right."""
+    indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
+    indexes = ensure_indexes(SOURCES, work, indexer)
+    base = shipped()
+    first_stage_only = ScorerWeights(base.first_stage, 0, base.quote, base.confidence, base.threshold)
+    answerers = {
+        s: Answerer(Searcher(Index.open(p, asker), asker), weights=first_stage_only) for s, p in indexes.items()
+    }
+    groups = []
+    for q in tqdm([q for q in load(SOURCES) if q.answerable], disable=not sys.stderr.isatty(), unit="q"):
+        try:
+            trace = answerers[q.source].trace(q.question)
+        except QuestionError:
+            continue
+        right = [
+            c.hit.passage.article_id == q.article_id
+            and c.hit.passage.paragraph == q.paragraph
+            and any(overlaps((c.match.start, c.match.end), s) for s in q.spans)
+            for c in trace.candidates
+        ]
+        if trace.candidates:
+            x = np.array([c.features for c in trace.candidates])
+            groups.append({"article": q.article_id, "x": x, "y": np.array(right)})
+    return groups
 
 
-def score(groups: list[dict], weights: np.ndarray, bias: float, settings: Answerer) -> tuple[float, float, float]:
-    """First-quote and any-quote hit rates and median chars, selecting as the Answerer does."""
-    s = settings.settings
-    first = anywhere = 0
-    lengths = []
+def read_rate(groups: list[dict], weights: np.ndarray, bias: float, read: int) -> tuple[float, float]:
+    """Share of questions whose right sentence is first, and among the first ``read``."""
+    first = within = 0
     for g in groups:
-        p = 1 / (1 + np.exp(-(bias + g["x"] @ weights)))
-        order = np.argsort(-p, kind="stable")
-        chosen = [order[0]]
-        for k in order[1:]:
-            if len(chosen) >= s.max_quotes or g["length"][chosen].sum() >= s.max_quote_chars:
-                break
-            if p[k] < s.extra_quote_ratio * p[order[0]]:
-                break
-            chosen.append(k)
-        first += g["y"][chosen[0]]
-        anywhere += g["y"][chosen].any()
-        lengths.append(g["length"][chosen].sum())
-    return first / len(groups), anywhere / len(groups), statistics.median(lengths)
+        order = np.argsort(-(bias + g["x"] @ weights), kind="stable")
+        first += bool(g["y"][order[0]])
+        within += bool(g["y"][order[:read]].any())
+    return first / len(groups), within / len(groups)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset", type=Path)
-    parser.add_argument("--work", type=Path, default=None, help="keep the index here between runs")
+    parser.add_argument("--read", type=int, default=5)
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="citebot-quotes-"))
-    embedder, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
-    articles = [json.loads(line) for line in (args.dataset / "articles.jsonl").open()]
-    questions = [q for q in read_questions(args.dataset / "questions.jsonl") if not q.impossible]
-    index_dir = build_dataset_index(articles, work / "all", embedder)
-    answerer = Answerer(Searcher(Index.open(index_dir, asker), asker))
-    groups = collect(answerer, questions)
-    folds = halves(articles)
-    shipped = np.array([SENTENCE_WEIGHTS[f] for f in FEATURES])
+    groups = collect(args.work)
+    part = {g["article"]: int(hashlib.sha1(g["article"].encode()).hexdigest(), 16) % 3 for g in groups}
+    shipped_weights = shipped().first_stage
+    current = np.array([shipped_weights.weights[f] for f in FEATURES])
+    print(f"shipped: first {read_rate(groups, current, shipped_weights.bias, args.read)}")
 
-    def fit(part: list[dict]) -> LogisticRegression:
-        x = np.vstack([g["x"] for g in part])
-        y = np.concatenate([g["y"] for g in part])
-        return LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    def fit(part_groups: list[dict]) -> LogisticRegression:
+        x = np.vstack([g["x"] for g in part_groups])
+        y = np.concatenate([g["y"] for g in part_groups])
+        return LogisticRegression(C=1.0, max_iter=5000).fit(x, y)
 
-    def show(name: str, result: tuple[float, float, float], n: int) -> None:
-        print(f"{name}: first quote {result[0]:.3f}  any quote {result[1]:.3f}  median chars {result[2]:.0f}  (n={n})")
-
-    for train, test in ((0, 1), (1, 0)):
-        model = fit([g for g in groups if g["article"] in folds[train]])
-        held_out = [g for g in groups if g["article"] in folds[test]]
-        show(
-            f"fit on half {train}, scored on half {test}",
-            score(held_out, model.coef_[0], model.intercept_[0], answerer),
-            len(held_out),
-        )
-    show("shipped weights, all questions", score(groups, shipped, SENTENCE_WEIGHTS["bias"], answerer), len(groups))
+    for f in range(3):
+        model = fit([g for g in groups if part[g["article"]] != f])
+        held = [g for g in groups if part[g["article"]] == f]
+        first, within = read_rate(held, model.coef_[0], model.intercept_[0], args.read)
+        print(f"fitted without third {f}, scored on it: right first {first:.3f}, among {args.read} read {within:.3f}")
     model = fit(groups)
-    weights = {"bias": round(float(model.intercept_[0]), 3)}
-    weights.update({f: round(float(w), 3) for f, w in zip(FEATURES, model.coef_[0], strict=True)})
-    print("weights fitted on all questions:", json.dumps(weights))
+    if args.write:
+        path = models_dir() / SCORER
+        scorer = json.loads(path.read_text())
+        scorer["first_stage"] = {
+            "bias": round(float(model.intercept_[0]), 4),
+            "weights": {f: round(float(w), 4) for f, w in zip(FEATURES, model.coef_[0], strict=True)},
+        }
+        path.write_text(json.dumps(scorer, indent=2) + "\n")
+        print(f"wrote first_stage to {path}: now refit the scorer (bench/fit_scorer.py)")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
 from retrieval.corpus import bundled_corpus
 from retrieval.index import build_index
-from retrieval.question import check_question, search_text
 
 BUNDLED_QUESTIONS = [
     "Who is the mayor of Sievierodonetsk?", "Who had the numerical advantage?", "What does Russia call its war?",
@@ -33,7 +32,7 @@ BUNDLED_QUESTIONS = [
     "How many casualties were there?", "What was Zelenskyy wearing?", "What did the Luhansk governor say?",
     "Which city is the largest remaining Ukrainian-held city in Luhansk?",
 ]  # fmt: skip
-STAGES = ("encode", "dense", "lexical", "fusion", "quoting")
+STAGES = ("encode", "dense", "lexical", "fusion", "reranker", "quoting")
 
 
 def index_mb(index_dir: Path) -> float:
@@ -43,23 +42,15 @@ def index_mb(index_dir: Path) -> float:
 
 def measure(library: Library, questions: list[str]) -> dict:
     answerer = library.answerer
-    embedder = answerer.searcher.embedder
     for q in questions[:20]:
         library.answer(q)
     totals, stages = [], {s: [] for s in STAGES}
     for q in questions:
-        timings: dict[str, float] = {}
         started = time.perf_counter()
-        text = search_text(check_question(q))
-        vector = embedder.encode([text])[0]
-        timings["encode"] = time.perf_counter() - started
-        retrieved = answerer.searcher.retrieve_vector(text, vector, 5, timings=timings)
-        quoting = time.perf_counter()
-        answerer.from_retrieved(q, retrieved)
-        timings["quoting"] = time.perf_counter() - quoting
+        trace = answerer.trace(q)  # the path a user's question takes, stage by stage
         totals.append((time.perf_counter() - started) * 1000)
         for s in STAGES:
-            stages[s].append(timings[s] * 1000)
+            stages[s].append(trace.timings[s] * 1000)
     return {
         "questions": len(questions),
         "p50_ms": percentile(totals, 50),
@@ -111,8 +102,8 @@ def main() -> None:
         return
     print(f"machine: {machine()}")
     print(f"reference: sentence-transformers (torch, 1 thread) encode of one question, p50 {reference:.1f} ms\n")
-    print("| corpus | index | on disk MB | p50 ms | p95 ms | p99 ms | encode | dense | lexical | fusion | quoting |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| corpus | index | on disk MB | p50 ms | p95 ms | p99 ms | " + " | ".join(STAGES) + " |")
+    print("|---" * (6 + len(STAGES)) + "|")
     for r in rows:
         print(
             f"| {r['corpus']} | {r['index_type']} | {r['index_mb']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "

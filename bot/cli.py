@@ -232,10 +232,11 @@ def evaluate(
     limit: int | None,
     as_json: bool,
 ) -> None:
-    """Measure answer quality on a SQuAD-style question set (see ../shared/eval).
+    """Measure answer quality on a question set (SQuAD, WikiQA or citebot's own style; see README).
 
-    Index the set's articles first (citebot index articles.jsonl --index DIR). Prints passage
-    Recall@1/@5, MRR and quote hit rates for dense-only, BM25-only and the shipped search.
+    Index the set's articles first (citebot index articles.jsonl --index DIR). Prints, for
+    dense-only, BM25-only and the shipped search: passage Recall@1/@5 and MRR, how often the
+    first quote is right, answered and declined shares, and answer-triggering P/R/F1.
     """
     import dataclasses
 

@@ -9,6 +9,7 @@ from retrieval.errors import (
     ModelMismatch,
     NotAnIndex,
     QuestionError,
+    ScorerError,
 )
 from retrieval.library import Library
 from retrieval.records import Answer, Article, ArticleInfo, Citation, Hit, IndexInfo, Passage, Quote
@@ -31,4 +32,5 @@ __all__ = [
     "Passage",
     "QuestionError",
     "Quote",
+    "ScorerError",
 ]

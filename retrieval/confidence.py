@@ -1,47 +1,42 @@
-"""How sure citebot is that the articles answer a question at all.
+"""How sure citebot is that the sentence it would quote answers the question at all.
 
-Rank-relative scores cannot say this (the best of bad matches is still first), so the
-confidence looks at absolute evidence about the chosen sentence and its passage. A question
-about something the articles never mention ("France") leaves its rarest term uncovered and
-its cosines low. Weights come from ``bench/calibrate.py``: a logistic regression of "the
-question is about an indexed article" fitted on SQuAD with half of the articles indexed.
+Rank-relative scores cannot say this (the best of bad matches is still first), so confidence
+looks at absolute evidence: how strongly the reranker, having read question and sentence
+together, believes the chosen sentence answers (``quote``) and how clearly it beat the next
+one (``margin``), and how close the sentence and its passage are to the question (cosines, and
+the share of the question's rare terms they contain). A question about something the articles
+never mention leaves its rare terms uncovered; one that is on topic but not answered leaves the
+reranker unconvinced. The weights (``retrieval/models/scorer.json``) are fitted by
+``bench/fit_scorer.py`` to the probability that the quote is right, on questions that are
+answered, on topic but unanswered, and about articles that are not indexed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from retrieval.quotes import Candidate
 from retrieval.store import QueryTerms, terms
 
-FEATURES = ("sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage")
-CONFIDENCE_WEIGHTS = {
-    "bias": -10.007, "sentence_dense": 6.6, "passage_dense": 7.007, "sentence_coverage": 3.931,
-    "passage_coverage": 4.57,
-}  # fmt: skip
+FEATURES = ("quote", "margin", "sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage")
+MAX_MARGIN = 6.0  # log-odds; an answer with no runner-up counts as this clear
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """Absolute (not rank-relative) signals that a sentence answers the question."""
-
-    sentence_dense: float
-    passage_dense: float
-    sentence_coverage: float
-    passage_coverage: float
-
-    def as_tuple(self) -> tuple[float, ...]:
-        return tuple(getattr(self, name) for name in FEATURES)
+def log_odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
-def evidence(query: QueryTerms, best: Candidate) -> Evidence:
+def evidence(query: QueryTerms, best: Candidate, runner_up: Candidate | None) -> dict[str, float]:
+    """The named features ``confidence`` weighs, for the sentence that would be quoted."""
     (passage_terms,) = terms([best.hit.passage.text])
-    return Evidence(best.match.dense, best.hit.dense, query.coverage(best.terms), query.coverage(passage_terms))
-
-
-def confidence(ev: Evidence) -> float:
-    z = CONFIDENCE_WEIGHTS["bias"] + sum(
-        CONFIDENCE_WEIGHTS[n] * x for n, x in zip(FEATURES, ev.as_tuple(), strict=True)
-    )
-    return 1.0 / (1.0 + math.exp(-z))
+    quote = log_odds(best.probability)
+    margin = min(MAX_MARGIN, quote - log_odds(runner_up.probability)) if runner_up is not None else MAX_MARGIN
+    return {
+        "quote": quote,
+        "margin": margin,
+        "sentence_dense": best.match.dense,
+        "passage_dense": best.hit.dense,
+        "sentence_coverage": query.coverage(best.terms),
+        "passage_coverage": query.coverage(passage_terms),
+    }

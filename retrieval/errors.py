@@ -29,5 +29,9 @@ class ModelMismatch(CitebotError):
     """The index was built with a different model than the one in use."""
 
 
+class ScorerError(CitebotError):
+    """A shipped scorer (the reranker or its fitted weights) is missing or not the file it should be."""
+
+
 class QuestionError(CitebotError):
     """The question cannot be answered as asked (empty, too long, no words)."""

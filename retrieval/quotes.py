@@ -1,12 +1,11 @@
-"""Which sentences to quote: a small learned scorer over generic features.
+"""Which sentences might be quoted: the first, cheap look at every sentence of the best passages.
 
-Every sentence of the best passages is a candidate. Its features say how well it matches
-the question on its own (cosine, BM25, share of the question's rare terms), how good its
-passage is, whether its neighbours rather than itself carry the question's terms, and
-whether it holds what the question asks for (a date for "when", a number for "how many", a
-name for "who"). A logistic regression turns them into the probability that the sentence
-contains the answer; weights are fitted by ``bench/fit_quotes.py`` (cross-validated by article
-halves on SQuAD), so extra quotes can be chosen by probability rather than by a rank.
+Its features say how well a sentence matches the question on its own (cosine, BM25, share of
+the question's rare terms), how good its passage is, whether its neighbours rather than itself
+carry the question's terms, and whether it holds what the question asks for (a date for "when",
+a number for "how many", a name for "who"). A logistic regression (weights in
+``retrieval/models/scorer.json``, fitted by ``bench/fit_quotes.py``) orders them; the best few
+are then read closely by the reranker (``retrieval/answer.py``).
 """
 
 from __future__ import annotations
@@ -19,16 +18,12 @@ from dataclasses import dataclass
 from retrieval.records import Hit
 from retrieval.search import Retrieved, SentenceMatch
 from retrieval.store import QueryTerms, terms
+from retrieval.weights import Logistic
 
 FEATURES = (
     "dense", "lexical", "coverage", "passage", "previous_coverage", "next_coverage", "log_length",
     "when_date", "quantity_number", "who_name", "first_passage", "second_passage", "phrasing",
 )  # fmt: skip
-SENTENCE_WEIGHTS = {
-    "bias": -8.794, "dense": 2.373, "lexical": 1.632, "coverage": 2.143, "passage": 1.27,
-    "previous_coverage": -0.438, "next_coverage": -0.958, "log_length": 0.452, "when_date": 0.48,
-    "quantity_number": 0.231, "who_name": 0.255, "first_passage": 1.242, "second_passage": 0.217, "phrasing": 0.444,
-}  # fmt: skip
 
 _NUMBER = re.compile(r"\d")
 _DATE = re.compile(
@@ -50,12 +45,16 @@ class Candidate:
     match: SentenceMatch
     text: str
     terms: Counter[str]
-    features: tuple[float, ...]
-    probability: float
+    features: tuple[float, ...]  # the first stage's, named by FEATURES
+    first_stage: float  # the first stage's probability that it answers
+    reranker: float | None = None  # the reranker's logit, for the few it read
+    probability: float = 0.0  # the final probability that it answers (what quotes are chosen by)
 
 
-def candidates(question: str, query: QueryTerms, retrieved: Retrieved, passages: int) -> list[Candidate]:
-    """Sentences of the top ``passages`` hits, most likely to answer first."""
+def candidates(
+    question: str, query: QueryTerms, retrieved: Retrieved, passages: int, first_stage: Logistic
+) -> list[Candidate]:
+    """Sentences of the top ``passages`` hits, most likely to answer first (by the first stage)."""
     hits = retrieved.hits[:passages]
     pool = [
         (rank, hit, m) for rank, hit in enumerate(hits) for m in retrieved.sentences.get(hit.passage.passage_id, [])
@@ -89,11 +88,7 @@ def candidates(question: str, query: QueryTerms, retrieved: Retrieved, passages:
             float(rank == 1),
             sum(1 for t in query.phrasing if t in sentence_terms[j]) / len(query.phrasing) if query.phrasing else 0.0,
         )
-        out.append(Candidate(hit, m, text, sentence_terms[j], features, _probability(features)))
-    out.sort(key=lambda c: -c.probability)
+        p = first_stage.probability(dict(zip(FEATURES, features, strict=True)))
+        out.append(Candidate(hit, m, text, sentence_terms[j], features, p, probability=p))
+    out.sort(key=lambda c: -c.first_stage)
     return out
-
-
-def _probability(features: tuple[float, ...]) -> float:
-    z = SENTENCE_WEIGHTS["bias"] + sum(SENTENCE_WEIGHTS[name] * x for name, x in zip(FEATURES, features, strict=True))
-    return 1.0 / (1.0 + math.exp(-z))

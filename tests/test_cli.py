@@ -176,7 +176,7 @@ def test_eval_prints_the_table_and_writes_predictions(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = {r["mode"]: r for r in json.loads(result.stdout)}
     assert set(rows) == {"dense", "lexical", "fused"}
-    assert rows["fused"]["questions"] == 150
+    assert rows["fused"]["answerable"] == 150 and rows["fused"]["unanswerable"] == 0
     preds = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(preds) == 150
     recall = sum(p["rank"] == 1 for p in preds) / len(preds)

@@ -1,0 +1,280 @@
+"""Fit how the reranker's reading is used: which sentence to quote, and when to decline.
+
+On the dev quarter of the fitted fold (bench/folds.py; the reranker never trained on it), every
+question goes through ``Answerer.trace`` with the reranker reading the first stage's best
+``--read`` sentences, and each sentence read is labelled right or wrong (bench/scorer_data.py).
+Questions: SQuAD 1.1, the written natural ones (answerable and on-topic unanswerable), SQuAD
+2.0's unanswerable ones, and out-of-corpus ones (dev questions asked of an index without their
+articles).
+
+Fitted, with 3-fold cross-validation by article for the figures printed:
+- ``quote``: P(sentence answers) from the reranker's logit and the first stage's log-odds;
+- how many sentences the reranker must read (``reranked``), by quote accuracy;
+- ``confidence``: P(the quoted sentence is right) from retrieval/confidence.py's evidence;
+- ``threshold``: where answering gives the best answer-triggering F1 over the dev questions.
+
+``--ship`` copies the reranker and its tokenizer into retrieval/models, writes its card
+(reranker.json: sha256s, training, figures) and scorer.json (the weights, what they were fitted
+on, the cross-validated figures). Nothing else writes those files.
+
+    python bench/fit_scorer.py --reranker /tmp/reranker [--read 8] [--ship]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from folds import dev_articles, fitted_articles
+from scorer_data import TrainQuestion, build_dataset_index, ensure_indexes, load, overlaps
+from tqdm import tqdm
+
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
+from retrieval.answer import Answerer
+from retrieval.confidence import FEATURES as CONFIDENCE_FEATURES
+from retrieval.confidence import MAX_MARGIN, evidence, log_odds
+from retrieval.errors import QuestionError
+from retrieval.index import Index
+from retrieval.reranker import CARD, RERANKER, TOKENIZER, Reranker, models_dir
+from retrieval.search import Searcher
+from retrieval.weights import SCORER, Logistic, ScorerWeights, shipped
+
+SOURCES = ("squad11", "natural", "squad2")
+QUOTE_FEATURES = ("reranker", "first_stage")
+
+
+def collect(answerer: Answerer, questions: list[TrainQuestion], out_of_corpus: bool) -> list[dict]:
+    """Per question: each sentence read, with its features, evidence and whether it is right."""
+    rows = []
+    for q in tqdm(questions, disable=not sys.stderr.isatty(), unit="q"):
+        try:
+            trace = answerer.trace(q.question)
+        except QuestionError:
+            continue
+        read = [c for c in trace.candidates if c.reranker is not None]
+        sentences = []
+        for c in read:
+            p = c.hit.passage
+            right = (
+                not out_of_corpus
+                and p.article_id == q.article_id
+                and p.paragraph == q.paragraph
+                and any(overlaps((c.match.start, c.match.end), s) for s in q.spans)
+            )
+            single = evidence(trace.query, c, None)
+            sentences.append(
+                {
+                    "reranker": c.reranker,
+                    "first_stage": log_odds(c.first_stage),
+                    "evidence": {k: v for k, v in single.items() if k not in ("quote", "margin")},
+                    "right": right,
+                }
+            )
+        rows.append(
+            {
+                "article": q.article_id,
+                "source": "out-of-corpus" if out_of_corpus else q.source,
+                "answerable": q.answerable and not out_of_corpus,
+                "read": sentences,
+                "order": [i for i, _ in sorted(enumerate(read), key=lambda ic: ic[1].first_stage, reverse=True)],
+            }
+        )
+    return rows
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(z, -60, 60)))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float = 1.0) -> Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, max_iter=5000).fit(x, y)
+    return Logistic(float(model.intercept_[0]), {n: float(w) for n, w in zip(names, model.coef_[0], strict=True)})
+
+
+def quote_matrix(rows: list[dict], k: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for r in rows:
+        for i in r["order"][:k]:
+            s = r["read"][i]
+            xs.append([s["reranker"], s["first_stage"]])
+            ys.append(s["right"])
+    return np.array(xs), np.array(ys)
+
+
+def choose(row: dict, quote: Logistic, k: int) -> tuple[dict, dict]:
+    """The sentence quoted among the first ``k`` read, and the evidence confidence weighs for it."""
+    read = [row["read"][i] for i in row["order"][:k]]
+    z = [quote.log_odds({"reranker": s["reranker"], "first_stage": s["first_stage"]}) for s in read]
+    order = sorted(range(len(read)), key=lambda i: -z[i])
+    margin = min(MAX_MARGIN, z[order[0]] - z[order[1]]) if len(order) > 1 else MAX_MARGIN
+    best = read[order[0]]
+    return best, {"quote": z[order[0]], "margin": margin, **best["evidence"]}
+
+
+def confidence_matrix(rows: list[dict], quote: Logistic, k: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for r in rows:
+        if not r["read"]:
+            continue
+        best, features = choose(r, quote, k)
+        xs.append([features[n] for n in CONFIDENCE_FEATURES])
+        ys.append(best["right"])
+    return np.array(xs), np.array(ys)
+
+
+def figures(rows: list[dict], quote: Logistic, confidence: Logistic, threshold: float, k: int) -> dict:
+    """Per source: first quote right (answerable), answered, declined (unanswerable), AT P/R/F1."""
+    out: dict[str, dict] = {}
+    for source in [*sorted({r["source"] for r in rows}), "all"]:
+        chosen = [r for r in rows if (source == "all" or r["source"] == source) and r["read"]]
+        right = answered = right_answered = given = declined = unanswerable = answerable = 0
+        for r in chosen:
+            best, features = choose(r, quote, k)
+            sure = confidence.probability(features) >= threshold
+            given += sure
+            if r["answerable"]:
+                answerable += 1
+                right += best["right"]
+                answered += sure
+                right_answered += sure and best["right"]
+            else:
+                unanswerable += 1
+                declined += not sure
+        p = right_answered / given if given else 0.0
+        rec = right_answered / answerable if answerable else 0.0
+        out[source] = {
+            "questions": len(chosen),
+            "first_quote_right": round(right / answerable, 3) if answerable else None,
+            "answered": round(answered / answerable, 3) if answerable else None,
+            "declined": round(declined / unanswerable, 3) if unanswerable else None,
+            "at_f1": round(2 * p * rec / (p + rec), 3) if p + rec else None,
+        }
+    return out
+
+
+def best_threshold(rows: list[dict], quote: Logistic, confidence: Logistic, k: int) -> float:
+    """The threshold with the best answer-triggering F1 on ``rows``, among 0.05 .. 0.95."""
+    grid = np.round(np.arange(0.05, 0.96, 0.025), 3)
+    scores = [figures(rows, quote, confidence, float(t), k)["all"]["at_f1"] or 0.0 for t in grid]
+    return float(grid[int(np.argmax(scores))])
+
+
+def cross_validate(rows: list[dict], k: int, folds: int = 3) -> dict:
+    """Figures pooled over held-out thirds of the articles, each scored by the fit that did not see it."""
+    part = {a: int(hashlib.sha1(a.encode()).hexdigest(), 16) % folds for a in {r["article"] for r in rows}}
+    totals: dict[str, dict[str, float]] = {}
+    for f in range(folds):
+        train = [r for r in rows if part[r["article"]] != f]
+        test = [r for r in rows if part[r["article"]] == f]
+        quote = fit_logistic(*quote_matrix([r for r in train if r["answerable"]], k), QUOTE_FEATURES)
+        confidence = fit_logistic(*confidence_matrix(train, quote, k), CONFIDENCE_FEATURES)
+        threshold = best_threshold(train, quote, confidence, k)
+        for source, figure in figures(test, quote, confidence, threshold, k).items():
+            total = totals.setdefault(source, {})
+            for key, value in figure.items():
+                if value is not None:  # weighted by the questions each share is of
+                    weight = 1 if key == "questions" else figure["questions"]
+                    total[key] = total.get(key, 0.0) + value * weight
+    return {
+        source: {key: (round(v / t["questions"], 3) if key != "questions" else int(v)) for key, v in t.items()}
+        for source, t in totals.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reranker", type=Path, required=True, help="a folder written by bench/train_reranker.py")
+    parser.add_argument("--read", type=int, default=8, help="sentences read per question while collecting")
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--ship", action="store_true")
+    parser.add_argument("--limit", type=int, help="at most this many questions per source (a quick trial)")
+    args = parser.parse_args()
+    model = args.reranker / "model.int8.onnx"
+    tokenizer = models_dir() / TOKENIZER
+    files = ((RERANKER, model), (TOKENIZER, tokenizer))
+    sha = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files}
+    reranker = Reranker(model, tokenizer, {model.name: sha[RERANKER], TOKENIZER: sha[TOKENIZER]})
+    base = shipped()
+    by_reranker = Logistic(0.0, {"reranker": 1.0, "first_stage": 0.0})  # while collecting: any order will do
+    collecting = ScorerWeights(base.first_stage, args.read, by_reranker, base.confidence, base.threshold)
+    indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
+    dev = dev_articles()
+    questions = [q for q in load(SOURCES) if q.article_id in dev]
+    if args.limit:
+        questions = [q for s in SOURCES for q in [q for q in questions if q.source == s][: args.limit]]
+    indexes = ensure_indexes(SOURCES, args.work, indexer)
+    rows = []
+    for source in SOURCES:
+        answerer = Answerer(Searcher(Index.open(indexes[source], asker), asker), weights=collecting, reranker=reranker)
+        rows += collect(answerer, [q for q in questions if q.source == source], out_of_corpus=False)
+    # out of corpus: dev questions asked of the fitted fold's other articles
+    others = [json.loads(line) for line in (Path(indexes["squad11"]).parent / "squad.jsonl").open()]
+    others = [a for a in others if a["id"] in fitted_articles() and a["id"] not in dev]
+    index = build_dataset_index(others, args.work / "squad-fitted-not-dev", indexer)
+    answerer = Answerer(Searcher(Index.open(index, asker), asker), weights=collecting, reranker=reranker)
+    asked = [q for q in questions if q.source in ("squad11", "natural")][::2]
+    rows += collect(answerer, asked, out_of_corpus=True)
+    counts = {s: sum(r["source"] == s for r in rows) for s in sorted({r["source"] for r in rows})}
+    print(f"dev questions: {counts}")
+
+    results = {}
+    for k in sorted({3, 4, 5, 6, args.read}):
+        if k > args.read:
+            continue
+        cv = cross_validate(rows, k)
+        results[k] = cv
+        print(f"read {k}: cross-validated {json.dumps(cv['all'])}; natural {json.dumps(cv.get('natural'))}")
+    k = max(results, key=lambda n: (results[n]["all"]["at_f1"] or 0) - 0.004 * n)  # a sentence read costs ~1.2 ms
+    quote = fit_logistic(*quote_matrix([r for r in rows if r["answerable"]], k), QUOTE_FEATURES)
+    confidence = fit_logistic(*confidence_matrix(rows, quote, k), CONFIDENCE_FEATURES)
+    threshold = best_threshold(rows, quote, confidence, k)
+    print(f"chosen: read {k}, threshold {threshold}; quote {quote}; confidence {confidence}")
+    for source, f in results[k].items():
+        print(f"  cross-validated {source}: {f}")
+    if not args.ship:
+        return
+    target = models_dir()
+    shutil.copy(model, target / RERANKER)
+    training = json.loads((args.reranker / "training.json").read_text())
+    card = {
+        "model": "cross-encoder fine-tuned from all-MiniLM-L6-v2 (first layers), int8 ONNX",
+        "sha256": sha,
+        "max_length": int(training["settings"]["max_length"]),
+        "input": "question [SEP] title: sentence",
+        "training": training,
+        "command": "python bench/candidates.py --out C.jsonl && python bench/train_reranker.py C.jsonl --out DIR "
+        f"--layers {training['settings']['layers']} && python bench/fit_scorer.py --reranker DIR --ship",
+    }
+    (target / CARD).write_text(json.dumps(card, indent=2) + "\n")
+
+    def dump(m: Logistic) -> dict:
+        return {"bias": round(m.bias, 4), "weights": {n: round(w, 4) for n, w in m.weights.items()}}
+
+    scorer = {
+        "first_stage": dump(base.first_stage),
+        "reranked": k,
+        "quote": dump(quote),
+        "confidence": dump(confidence),
+        "threshold": threshold,
+        "fitted": {
+            "date": datetime.date.today().isoformat(),
+            "command": f"python bench/fit_scorer.py --reranker DIR --read {args.read} --ship",
+            "data": counts,
+            "reranker_sha256": sha[RERANKER],
+            "cross_validated": results[k],
+        },
+    }
+    (target / SCORER).write_text(json.dumps(scorer, indent=2) + "\n")
+    print(f"shipped: {target / RERANKER} ({model.stat().st_size / 2**20:.1f} MB), {target / CARD}, {target / SCORER}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The sentence reranker: a small cross-encoder that reads a question and a sentence together.
+
+Cosine between separately made vectors says "same topic"; whether a sentence *answers* a
+question needs both read at once, which is what this model does for the few best candidates.
+It was fine-tuned from the shipped all-MiniLM-L6-v2 weights (first layers only) by
+``bench/train_reranker.py`` and ships as an int8 ONNX file in ``retrieval/models/``; its
+sha256 is checked before it is used, because a damaged or swapped file would not fail, it
+would quietly rank wrong. Runs on onnxruntime: no torch on the question path.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.errors import ScorerError
+
+MODELS = "models"
+RERANKER = "reranker.int8.onnx"
+TOKENIZER = "reranker-tokenizer.json"  # all-MiniLM-L6-v2's, whatever model embeds the passages
+CARD = "reranker.json"  # sha256s, how it was trained, what it scored
+
+
+def models_dir() -> Path:
+    return Path(str(resources.files("retrieval") / MODELS))
+
+
+@functools.cache
+def card() -> dict[str, Any]:
+    """The shipped model's card: its sha256, input format, training data and measured figures."""
+    try:
+        return json.loads((models_dir() / CARD).read_text())
+    except (OSError, ValueError) as exc:
+        raise ScorerError(f"the reranker's description {models_dir() / CARD} is missing or damaged ({exc})") from None
+
+
+class Reranker:
+    """Scores (question, sentence) pairs: a higher logit means more likely to answer it."""
+
+    def __init__(
+        self,
+        model: Path,
+        tokenizer: Path,
+        sha256: dict[str, str],
+        *,
+        max_length: int = 64,
+        threads: int | None = None,
+    ):
+        self.model_path = model
+        self.tokenizer_path = tokenizer
+        self.sha256 = sha256  # file name -> expected sha256
+        self.max_length = max_length
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    @classmethod
+    def shipped(cls) -> Reranker:
+        c = card()
+        return cls(models_dir() / RERANKER, models_dir() / TOKENIZER, c["sha256"], max_length=int(c["max_length"]))
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            data, vocabulary = (self._verified(p) for p in (self.model_path, self.tokenizer_path))
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads or min(2, os.cpu_count() or 1)
+            options.inter_op_num_threads = 1
+            tokenizer = Tokenizer.from_str(vocabulary.decode("utf-8"))
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(self.max_length, strategy="only_second")
+            self._tokenizer = tokenizer
+            self._session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+    def _verified(self, path: Path) -> bytes:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ScorerError(f"the reranker file {path} cannot be read ({exc.strerror}): reinstall citebot") from None
+        expected = self.sha256.get(path.name, "")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ScorerError(f"{path} has sha256 {actual[:12]}…, expected {expected[:12]}…: reinstall citebot")
+        return data
+
+    def logits(self, question: str, texts: list[str]) -> np.ndarray:
+        """One logit per text, from one batch."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        if self._session is None:
+            self._load()
+        encodings = self._tokenizer.encode_batch([(question, t) for t in texts])
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
+        (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        return out.reshape(-1).astype(np.float32)
