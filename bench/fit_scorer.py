@@ -41,12 +41,13 @@ from retrieval.confidence import FEATURES as CONFIDENCE_FEATURES
 from retrieval.confidence import MAX_MARGIN, evidence, log_odds
 from retrieval.errors import QuestionError
 from retrieval.index import Index
+from retrieval.quotes import to_read
 from retrieval.reranker import CARD, RERANKER, TOKENIZER, Reranker, models_dir
 from retrieval.search import Searcher
 from retrieval.weights import SCORER, Logistic, ScorerWeights, shipped
 
 SOURCES = ("squad11", "natural", "squad2")
-QUOTE_FEATURES = ("reranker", "first_stage")
+QUOTE_FEATURES = ("reranker", "first_stage", "dense")
 
 
 def collect(answerer: Answerer, questions: list[TrainQuestion], out_of_corpus: bool) -> list[dict]:
@@ -72,6 +73,7 @@ def collect(answerer: Answerer, questions: list[TrainQuestion], out_of_corpus: b
                 {
                     "reranker": c.reranker,
                     "first_stage": log_odds(c.first_stage),
+                    "dense": c.match.dense,
                     "evidence": {k: v for k, v in single.items() if k not in ("quote", "margin")},
                     "right": right,
                 }
@@ -92,42 +94,94 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(z, -60, 60)))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float = 1.0) -> Logistic:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray, names: tuple[str, ...], c: float = 1.0
+) -> Logistic:
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, max_iter=5000).fit(x, y)
+    model = LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=weight)
     return Logistic(float(model.intercept_[0]), {n: float(w) for n, w in zip(names, model.coef_[0], strict=True)})
 
 
-def quote_matrix(rows: list[dict], k: int) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
+def source_weights(rows: list[dict]) -> dict[str, float]:
+    """Per source, the weight of one of its questions: the written natural questions, few but the
+    kind users ask, weigh as much in all as the SQuAD ones do."""
+    counts = {src: sum(r["source"] == src for r in rows) for src in {r["source"] for r in rows}}
+    weights = dict.fromkeys(counts, 1.0)
+    if counts.get("natural") and counts.get("squad11"):
+        weights["natural"] = counts["squad11"] / counts["natural"]
+    return weights
+
+
+def reading(row: dict, k: int) -> list[dict]:
+    """The sentences of ``row`` the reranker reads at ``k``, chosen exactly as the answerer does."""
+    return to_read([row["read"][i] for i in row["order"]], k, lambda s: s["dense"])
+
+
+def quote_matrix(rows: list[dict], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws = [], [], []
+    weights = source_weights(rows)
     for r in rows:
-        for i in r["order"][:k]:
-            s = r["read"][i]
-            xs.append([s["reranker"], s["first_stage"]])
+        for s in reading(r, k):
+            xs.append([s[n] for n in QUOTE_FEATURES])
             ys.append(s["right"])
-    return np.array(xs), np.array(ys)
+            ws.append(weights[r["source"]])
+    return np.array(xs), np.array(ys), np.array(ws)
+
+
+def fit_quote(rows: list[dict], k: int) -> Logistic:
+    """P(sentence answers) from QUOTE_FEATURES: the direction by a conditional logit over each
+    question's read sentences (what matters is which of them ranks first, and a pointwise fit
+    let SQuAD's many easy negatives set it), then scale and bias by a pointwise logistic."""
+    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
+
+    weights = source_weights(rows)
+    groups = []
+    for r in rows:
+        read = reading(r, k)
+        y = np.array([float(s["right"]) for s in read])
+        if y.sum() > 0 and len(read) > 1:
+            groups.append((np.array([[s[n] for n in QUOTE_FEATURES] for s in read]), y / y.sum(), weights[r["source"]]))
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.01 * float(w @ w), 0.02 * w
+        for x, target, weight in groups:
+            z = x @ w
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            total -= weight * float(target @ np.log(p + 1e-12))
+            grad = grad - weight * (x.T @ (target - p))
+        return total, grad
+
+    direction = minimize(loss, np.ones(len(QUOTE_FEATURES)), jac=True, method="L-BFGS-B").x
+    x, y, w = quote_matrix(rows, k)
+    scale = LogisticRegression(max_iter=5000).fit((x @ direction)[:, None], y, sample_weight=w)
+    a, b = float(scale.coef_[0][0]), float(scale.intercept_[0])
+    return Logistic(b, {n: a * float(d) for n, d in zip(QUOTE_FEATURES, direction, strict=True)})
 
 
 def choose(row: dict, quote: Logistic, k: int) -> tuple[dict, dict]:
-    """The sentence quoted among the first ``k`` read, and the evidence confidence weighs for it."""
-    read = [row["read"][i] for i in row["order"][:k]]
-    z = [quote.log_odds({"reranker": s["reranker"], "first_stage": s["first_stage"]}) for s in read]
+    """The sentence quoted among those read at ``k``, and the evidence confidence weighs for it."""
+    read = reading(row, k)
+    z = [quote.log_odds({n: s[n] for n in QUOTE_FEATURES}) for s in read]
     order = sorted(range(len(read)), key=lambda i: -z[i])
     margin = min(MAX_MARGIN, z[order[0]] - z[order[1]]) if len(order) > 1 else MAX_MARGIN
     best = read[order[0]]
     return best, {"quote": z[order[0]], "margin": margin, **best["evidence"]}
 
 
-def confidence_matrix(rows: list[dict], quote: Logistic, k: int) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
+def confidence_matrix(rows: list[dict], quote: Logistic, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws = [], [], []
+    weights = source_weights(rows)
     for r in rows:
         if not r["read"]:
             continue
         best, features = choose(r, quote, k)
         xs.append([features[n] for n in CONFIDENCE_FEATURES])
         ys.append(best["right"])
-    return np.array(xs), np.array(ys)
+        ws.append(weights[r["source"]])
+    return np.array(xs), np.array(ys), np.array(ws)
 
 
 def figures(rows: list[dict], quote: Logistic, confidence: Logistic, threshold: float, k: int) -> dict:
@@ -174,7 +228,7 @@ def cross_validate(rows: list[dict], k: int, folds: int = 3) -> dict:
     for f in range(folds):
         train = [r for r in rows if part[r["article"]] != f]
         test = [r for r in rows if part[r["article"]] == f]
-        quote = fit_logistic(*quote_matrix([r for r in train if r["answerable"]], k), QUOTE_FEATURES)
+        quote = fit_quote([r for r in train if r["answerable"]], k)
         confidence = fit_logistic(*confidence_matrix(train, quote, k), CONFIDENCE_FEATURES)
         threshold = best_threshold(train, quote, confidence, k)
         for source, figure in figures(test, quote, confidence, threshold, k).items():
@@ -189,22 +243,8 @@ def cross_validate(rows: list[dict], k: int, folds: int = 3) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reranker", type=Path, required=True, help="a folder written by bench/train_reranker.py")
-    parser.add_argument("--read", type=int, default=8, help="sentences read per question while collecting")
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
-    parser.add_argument("--ship", action="store_true")
-    parser.add_argument("--limit", type=int, help="at most this many questions per source (a quick trial)")
-    args = parser.parse_args()
-    model = args.reranker / "model.int8.onnx"
-    tokenizer = models_dir() / TOKENIZER
-    files = ((RERANKER, model), (TOKENIZER, tokenizer))
-    sha = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files}
-    reranker = Reranker(model, tokenizer, {model.name: sha[RERANKER], TOKENIZER: sha[TOKENIZER]})
-    base = shipped()
-    by_reranker = Logistic(0.0, {"reranker": 1.0, "first_stage": 0.0})  # while collecting: any order will do
-    collecting = ScorerWeights(base.first_stage, args.read, by_reranker, base.confidence, base.threshold)
+def collect_all(args: argparse.Namespace, reranker: Reranker, collecting: ScorerWeights) -> list[dict]:
+    """Every dev question traced with the reranker reading all its candidates, plus out-of-corpus ones."""
     indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
     dev = dev_articles()
     questions = [q for q in load(SOURCES) if q.article_id in dev]
@@ -222,18 +262,51 @@ def main() -> None:
     answerer = Answerer(Searcher(Index.open(index, asker), asker), weights=collecting, reranker=reranker)
     asked = [q for q in questions if q.source in ("squad11", "natural")][::2]
     rows += collect(answerer, asked, out_of_corpus=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reranker", type=Path, required=True, help="a folder written by bench/train_reranker.py")
+    parser.add_argument("--read", type=int, default=8, help="the most sentences per question tried")
+    parser.add_argument(
+        "--max-reranked",
+        type=int,
+        default=6,
+        help="the most sentences a question may have read (~1.7 ms each on 2 cores; the bundled article's "
+        "p50 target is 15 ms)",
+    )
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--ship", action="store_true")
+    parser.add_argument("--limit", type=int, help="at most this many questions per source (a quick trial)")
+    args = parser.parse_args()
+    model = args.reranker / "model.int8.onnx"
+    tokenizer = models_dir() / TOKENIZER
+    files = ((RERANKER, model), (TOKENIZER, tokenizer))
+    sha = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files}
+    reranker = Reranker(model, tokenizer, {model.name: sha[RERANKER], TOKENIZER: sha[TOKENIZER]})
+    base = shipped()
+    by_reranker = Logistic(0.0, {"reranker": 1.0})  # while collecting: any order will do
+    collecting = ScorerWeights(base.first_stage, 32, by_reranker, base.confidence, base.threshold)  # read all
+    cached = args.work / f"fit-rows-{sha[RERANKER][:12]}.json"  # what this reranker read: refits are quick
+    if cached.exists():
+        rows = json.loads(cached.read_text())
+    else:
+        rows = collect_all(args, reranker, collecting)
+        cached.write_text(json.dumps(rows))
     counts = {s: sum(r["source"] == s for r in rows) for s in sorted({r["source"] for r in rows})}
     print(f"dev questions: {counts}")
 
     results = {}
-    for k in sorted({3, 4, 5, 6, args.read}):
+    for k in sorted({3, 4, 5, 6, 8, args.read}):
         if k > args.read:
             continue
         cv = cross_validate(rows, k)
         results[k] = cv
         print(f"read {k}: cross-validated {json.dumps(cv['all'])}; natural {json.dumps(cv.get('natural'))}")
-    k = max(results, key=lambda n: (results[n]["all"]["at_f1"] or 0) - 0.004 * n)  # a sentence read costs ~1.2 ms
-    quote = fit_logistic(*quote_matrix([r for r in rows if r["answerable"]], k), QUOTE_FEATURES)
+    affordable = [n for n in results if n <= args.max_reranked]
+    k = max(affordable, key=lambda n: (results[n]["all"]["at_f1"] or 0) - 0.002 * n)
+    quote = fit_quote([r for r in rows if r["answerable"]], k)
     confidence = fit_logistic(*confidence_matrix(rows, quote, k), CONFIDENCE_FEATURES)
     threshold = best_threshold(rows, quote, confidence, k)
     print(f"chosen: read {k}, threshold {threshold}; quote {quote}; confidence {confidence}")
@@ -251,7 +324,12 @@ def main() -> None:
         "input": "question [SEP] title: sentence",
         "training": training,
         "command": "python bench/candidates.py --out C.jsonl && python bench/train_reranker.py C.jsonl --out DIR "
-        f"--layers {training['settings']['layers']} && python bench/fit_scorer.py --reranker DIR --ship",
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in training["settings"].items()
+            if k not in ("candidates", "out") and v != "None"
+        )
+        + f" && python bench/fit_scorer.py --reranker DIR --read {args.read} --ship",
     }
     (target / CARD).write_text(json.dumps(card, indent=2) + "\n")
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from retrieval.confidence import evidence, log_odds
 from retrieval.question import check_question, search_text
-from retrieval.quotes import Candidate, candidates
+from retrieval.quotes import Candidate, candidates, to_read
 from retrieval.records import Answer, Citation, Quote
-from retrieval.reranker import Reranker
+from retrieval.reranker import Reranker, shipped_reranker
 from retrieval.search import Mode, Retrieved, Searcher
 from retrieval.store import QueryTerms
 from retrieval.topics import topic_of
@@ -31,11 +31,14 @@ from retrieval.weights import ScorerWeights, shipped
 @dataclass(frozen=True)
 class AnswerSettings:
     max_quotes: int = 3
-    quote_passages: int = 3  # how many top passages may supply quotes
+    quote_passages: int = 3  # the top passages that always supply candidate sentences
+    candidate_sentences: int = 12  # further passages (up to max_passages) supply them until there are this many
+    max_passages: int = 8
     extra_quote_ratio: float = 0.5  # a further quote needs this share of the best one's probability
     max_quote_chars: int = 600  # no further quotes once the answer is this long
     overview_quotes: int = 2  # quotes (from different paragraphs) for "what do the articles say about X?"
     overview_passages: int = 10  # passages searched for them (the lead paragraph may not rank first)
+    overview_coverage: float = 0.5  # share of the topic's terms (by rarity) a sentence must name
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,11 @@ class Trace:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (encode … reranker, quoting)
 
 
+def quote_features(c: Candidate, reranker: float) -> dict[str, float]:
+    """What the quote probability weighs: the reranker's logit, the first look's log-odds, the cosine."""
+    return {"reranker": reranker, "first_stage": log_odds(c.first_stage), "dense": c.match.dense}
+
+
 class Answerer:
     """Turns a question into an ``Answer`` using one ``Searcher``: the only question pipeline."""
 
@@ -69,7 +77,7 @@ class Answerer:
         self.searcher = searcher
         self.settings = settings or AnswerSettings()
         self.weights = weights or shipped()
-        self.reranker = reranker or (Reranker.shipped() if self.weights.reranked else None)
+        self.reranker = reranker or (shipped_reranker() if self.weights.reranked else None)
 
     def answer(self, question: str, *, top: int | None = None, mode: Mode = "fused") -> Answer:
         return self.trace(question, top=top, mode=mode).answer
@@ -95,7 +103,7 @@ class Answerer:
         if vector is None:
             vector = self.encode(looked_for)
         timings["encode"] = time.perf_counter() - started
-        k = self.settings.overview_passages if topic else max(self.settings.quote_passages, 5)
+        k = self.settings.overview_passages if topic else max(self.settings.max_passages, 5)
         retrieved = self.searcher.retrieve_vector(looked_for, vector, k, mode, timings=timings)
         quoting = time.perf_counter()
         query = self.searcher.index.store.query_terms(looked_for)
@@ -130,7 +138,7 @@ class Answerer:
         if not ranked:
             return Answer(question, answered=False, confidence=0.0)
         best = ranked[0]
-        if best.probability < self.weights.threshold:
+        if best.probability < self.settings.overview_coverage:
             return Answer(question, False, best.probability, closest=self._quote(best))
         chosen, paragraphs = [], set()
         for c in ranked:
@@ -147,8 +155,8 @@ class Answerer:
     ) -> list[Candidate]:
         """Candidates, best first: the few the reranker read (by final probability), then the rest."""
         w = self.weights
-        ranked = candidates(searched, query, retrieved, self.settings.quote_passages, w.first_stage)
-        read = ranked[: w.reranked] if self.reranker is not None else []
+        ranked = candidates(searched, query, retrieved, self._pool(retrieved), w.first_stage)
+        read = to_read(ranked, w.reranked, lambda c: c.match.dense) if self.reranker is not None else []
         if not read:
             return ranked
         ids = sorted({c.hit.passage.article_id for c in read})
@@ -157,15 +165,27 @@ class Answerer:
         logits = self.reranker.logits(searched, [f"{titles[c.hit.passage.article_id]}: {c.text}" for c in read])
         timings["reranker"] = time.perf_counter() - started
         scored = [
-            replace(
-                c,
-                reranker=float(z),
-                probability=w.quote.probability({"reranker": float(z), "first_stage": log_odds(c.first_stage)}),
-            )
+            replace(c, reranker=float(z), probability=w.quote.probability(quote_features(c, float(z))))
             for c, z in zip(read, logits, strict=True)
         ]
         scored.sort(key=lambda c: -c.probability)
-        return scored + ranked[len(read) :]
+        taken = {id(c) for c in read}
+        return scored + [c for c in ranked if id(c) not in taken]
+
+    def _pool(self, retrieved: Retrieved) -> int:
+        """How many of the best passages supply candidate sentences.
+
+        Three long encyclopaedia paragraphs hold a dozen sentences; three one-sentence news
+        paragraphs hold three, and a reader's paraphrase often ranks its paragraph fourth or
+        sixth. Passages are added until there are enough sentences for the reranker to choose from.
+        """
+        s = self.settings
+        total = 0
+        for n, hit in enumerate(retrieved.hits[: s.max_passages], 1):
+            total += len(retrieved.sentences.get(hit.passage.passage_id, ()))
+            if n >= s.quote_passages and total >= s.candidate_sentences:
+                return n
+        return min(len(retrieved.hits), s.max_passages)
 
     def _decide(self, question: str, query: QueryTerms, ranked: list[Candidate], top: int | None) -> Answer:
         s, w = self.settings, self.weights

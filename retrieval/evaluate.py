@@ -211,7 +211,7 @@ def _row(mode: Mode, results: list[tuple[EvalQuestion, Trace]], seconds: float) 
         unanswerable=len(unanswerable),
         recall_at_1=sum(r == 1 for r in ranked) / len(ranked) if ranked else None,
         recall_at_5=sum(r is not None and r <= 5 for r in ranked) / len(ranked) if ranked else None,
-        mrr=sum(1 / r for r in ranked if r) / len(ranked) if ranked else None,
+        mrr=sum(1 / r for r in ranked if r and r <= 5) / len(ranked) if ranked else None,
         first_quote_right=first / n,
         any_quote_right=anywhere / n,
         answered=answered / n,

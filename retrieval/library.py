@@ -87,5 +87,7 @@ class Library:
         return self.index.store.paragraph_text(article_id, number)
 
     def warm_up(self) -> None:
-        """Load the model now rather than on the first question."""
+        """Load the models now rather than on the first question."""
         self.embedder.encode(["warm up"])
+        if self.answerer.reranker is not None:
+            self.answerer.reranker.warm_up()

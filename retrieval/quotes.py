@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from retrieval.records import Hit
 from retrieval.search import Retrieved, SentenceMatch
@@ -92,3 +94,24 @@ def candidates(
         out.append(Candidate(hit, m, text, sentence_terms[j], features, p, probability=p))
     out.sort(key=lambda c: -c.first_stage)
     return out
+
+
+T = TypeVar("T")
+
+
+def to_read(ranked: Sequence[T], k: int, closeness: Callable[[T], float]) -> list[T]:
+    """The ``k`` sentences the reranker reads: the first look's best half, then the closest in meaning.
+
+    ``ranked`` is in the first look's order, which favours sentences sharing the question's words;
+    a reader's paraphrase shares few, and its answer is often found by cosine alone. (Also used by
+    bench/fit_scorer.py on its recorded rows, so the fitted choice is the shipped one.)
+    """
+    chosen = list(ranked[: (k + 1) // 2])
+    taken = {id(c) for c in chosen}
+    for c in sorted(ranked, key=lambda c: -closeness(c)):
+        if len(chosen) >= k:
+            break
+        if id(c) not in taken:
+            chosen.append(c)
+            taken.add(id(c))
+    return chosen

@@ -68,6 +68,11 @@ class Reranker:
         c = card()
         return cls(models_dir() / RERANKER, models_dir() / TOKENIZER, c["sha256"], max_length=int(c["max_length"]))
 
+    def warm_up(self) -> None:
+        """Verify and load the model now (a damaged file fails here, at start-up, not on a question)."""
+        if self._session is None:
+            self._load()
+
     def _load(self) -> None:
         with self._lock:
             if self._session is not None:
@@ -112,3 +117,9 @@ class Reranker:
             ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
         (out,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
         return out.reshape(-1).astype(np.float32)
+
+
+@functools.cache
+def shipped_reranker() -> Reranker:
+    """The one shipped reranker of this process: every index (re)opened shares its loaded session."""
+    return Reranker.shipped()

@@ -185,6 +185,42 @@ def test_eval_prints_the_table_and_writes_predictions(tmp_path: Path) -> None:
     assert recall > 0.4 and rows["fused"]["recall_at_5"] > 0.75
 
 
+def test_eval_reads_answer_sentence_labels_and_reports_answer_triggering(tmp_path: Path) -> None:
+    """WikiQA's format: every answering sentence labelled, an empty list for a question the text does not answer."""
+    owls = "Barn owls hunt at night. They swallow voles whole. Their hearing finds prey under snow."
+    bees = "Honey bees dance to show where flowers are. A hive can hold fifty thousand bees."
+    articles = tmp_path / "articles.jsonl"
+    articles.write_text(
+        json.dumps({"id": "owls", "title": "Owls", "paragraphs": [owls]})
+        + "\n"
+        + json.dumps({"id": "bees", "title": "Bees", "paragraphs": [bees]})
+        + "\n"
+    )
+    rows = [
+        ("q1", "owls", "how do owls find food under snow", ["Their hearing finds prey under snow."]),
+        ("q2", "bees", "how many bees live in one hive", ["A hive can hold fifty thousand bees."]),
+        ("q3", "owls", "how long do barn owls live", []),
+    ]
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(
+            json.dumps({"id": i, "article_id": a, "question": q, "answer_sentences": s}) + "\n" for i, a, q, s in rows
+        )
+    )
+    index_dir = tmp_path / "index"
+    assert citebot("index", str(articles), "--index", str(index_dir), "-q").returncode == 0
+    out = tmp_path / "pred.jsonl"
+    result = citebot("eval", str(questions), "--index", str(index_dir), "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    fused = {r["mode"]: r for r in json.loads(result.stdout)}["fused"]
+    assert (fused["answerable"], fused["unanswerable"]) == (2, 1)
+    assert set(fused) >= {"first_quote_right", "answered", "declined", "precision", "recall", "f1"}
+    preds = {p["id"]: p for p in map(json.loads, out.read_text().splitlines())}
+    assert fused["first_quote_right"] == sum(preds[i]["first_quote_right"] for i in ("q1", "q2")) / 2
+    assert preds["q1"]["first_quote_right"], preds["q1"]  # the labelled sentence, not its neighbours
+    assert preds["q3"]["answerable"] is False and fused["declined"] in (0.0, 1.0)
+
+
 CONTROLS = ("\x1b", "\x07", "\x9b", "\x08")
 
 
