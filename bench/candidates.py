@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from scorer_data import INDEXES, TrainQuestion, ensure_indexes, load, overlaps
+from scorer_data import INDEXES, TrainQuestion, ensure_indexes, load
 from tqdm import tqdm
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
@@ -39,13 +39,6 @@ def rows_for(library: Library, q: TrainQuestion, per_question: int) -> dict | No
             titles[article_id] = store.article_meta([article_id])[article_id][0]
         return titles[article_id]
 
-    def label(article_id: str, paragraph: int, span: tuple[int, int]) -> int:
-        if article_id != q.article_id or paragraph != q.paragraph:
-            return 0
-        if any(overlaps(span, s) for s in q.spans):
-            return 1
-        return -1 if any(overlaps(span, s) for s in q.distractors) else 0  # -1: a plausible distractor
-
     sentences = []
     for rank, c in enumerate(trace.candidates[:per_question]):
         p = c.hit.passage
@@ -56,7 +49,7 @@ def rows_for(library: Library, q: TrainQuestion, per_question: int) -> dict | No
                 "title": title(p.article_id),
                 "rank": rank,
                 "features": list(c.features),
-                "label": label(p.article_id, p.paragraph, span),
+                "label": q.label(p.article_id, p.paragraph, span),
             }
         )
     seen = {s["text"] for s in sentences}
@@ -67,7 +60,7 @@ def rows_for(library: Library, q: TrainQuestion, per_question: int) -> dict | No
             (q.article_id, q.paragraph),
         ).fetchone()
         for a, b in store.db.execute('SELECT start, "end" FROM sentences WHERE paragraph = ?', (row[0],)):
-            kind = label(q.article_id, q.paragraph, (a, b))
+            kind = q.label(q.article_id, q.paragraph, (a, b))
             if kind != 0 and gold[a:b] not in seen:
                 sentences.append({"text": gold[a:b], "title": title(q.article_id), "rank": None, "label": kind})
     return {

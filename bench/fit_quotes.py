@@ -21,14 +21,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scorer_data import ensure_indexes, load, overlaps
+from scorer_data import ensure_indexes, load
 from tqdm import tqdm
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval.answer import Answerer
 from retrieval.errors import QuestionError
 from retrieval.index import Index
-from retrieval.quotes import FEATURES
+from retrieval.quotes import FEATURES, to_read
 from retrieval.reranker import models_dir
 from retrieval.search import Searcher
 from retrieval.weights import SCORER, ScorerWeights, shipped
@@ -51,12 +51,7 @@ def collect(work: Path) -> list[dict]:
             trace = answerers[q.source].trace(q.question)
         except QuestionError:
             continue
-        right = [
-            c.hit.passage.article_id == q.article_id
-            and c.hit.passage.paragraph == q.paragraph
-            and any(overlaps((c.match.start, c.match.end), s) for s in q.spans)
-            for c in trace.candidates
-        ]
+        right = [q.answered_by(c) for c in trace.candidates]
         if trace.candidates:
             x = np.array([c.features for c in trace.candidates])
             groups.append({"article": q.article_id, "x": x, "y": np.array(right)})
@@ -64,12 +59,13 @@ def collect(work: Path) -> list[dict]:
 
 
 def read_rate(groups: list[dict], weights: np.ndarray, bias: float, read: int) -> tuple[float, float]:
-    """Share of questions whose right sentence is first, and among the first ``read``."""
+    """Share of questions whose right sentence is first, and among the ``read`` the reranker reads."""
+    dense = FEATURES.index("dense")
     first = within = 0
     for g in groups:
-        order = np.argsort(-(bias + g["x"] @ weights), kind="stable")
+        order = np.argsort(-(bias + g["x"] @ weights), kind="stable").tolist()
         first += bool(g["y"][order[0]])
-        within += bool(g["y"][order[:read]].any())
+        within += bool(g["y"][to_read(order, read, lambda i, x=g["x"]: x[i, dense])].any())
     return first / len(groups), within / len(groups)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from folds import dev_articles, fitted_articles
-from scorer_data import TrainQuestion, build_dataset_index, ensure_indexes, load, overlaps
+from scorer_data import TrainQuestion, build_dataset_index, ensure_indexes, load
 from tqdm import tqdm
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
@@ -61,13 +61,7 @@ def collect(answerer: Answerer, questions: list[TrainQuestion], out_of_corpus: b
         read = [c for c in trace.candidates if c.reranker is not None]
         sentences = []
         for c in read:
-            p = c.hit.passage
-            right = (
-                not out_of_corpus
-                and p.article_id == q.article_id
-                and p.paragraph == q.paragraph
-                and any(overlaps((c.match.start, c.match.end), s) for s in q.spans)
-            )
+            right = not out_of_corpus and q.answered_by(c)
             single = evidence(trace.query, c, None)
             sentences.append(
                 {

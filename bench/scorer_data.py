@@ -22,6 +22,8 @@ from pathlib import Path
 from common import ROOT, build_dataset_index
 from folds import SHARED, fitted_articles, heldout_articles
 
+from retrieval.quotes import Candidate
+
 NATURAL = ROOT / "bench/data/natural"
 # source -> (the shared set its articles come from, the index name under the work folder)
 INDEXES = {
@@ -43,6 +45,17 @@ class TrainQuestion:
     answerable: bool
     spans: tuple[tuple[int, int], ...] = ()  # where the answer is, in paragraph offsets
     distractors: tuple[tuple[int, int], ...] = field(default=())  # SQuAD 2.0's plausible but wrong spans
+
+    def label(self, article_id: str, paragraph: int, span: tuple[int, int]) -> int:
+        """1: the sentence at ``span`` holds the answer; -1: it holds SQuAD 2.0's plausible distractor; else 0."""
+        if article_id != self.article_id or paragraph != self.paragraph:
+            return 0
+        if any(overlaps(span, s) for s in self.spans):
+            return 1
+        return -1 if any(overlaps(span, s) for s in self.distractors) else 0
+
+    def answered_by(self, c: Candidate) -> bool:
+        return self.label(c.hit.passage.article_id, c.hit.passage.paragraph, (c.match.start, c.match.end)) == 1
 
 
 def _lines(path: Path) -> list[dict]:

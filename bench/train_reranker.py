@@ -101,7 +101,7 @@ def main() -> None:
     started = time.perf_counter()
     step = 0
     losses: list[float] = []  # mean loss of each 200 steps
-    recent = 0.0
+    recent: list[float] = []
     for _epoch in range(args.epochs):
         for b in range(len(data) // args.batch):
             chunk = data[b * args.batch : (b + 1) * args.batch]
@@ -121,11 +121,11 @@ def main() -> None:
             optimizer.step()
             schedule.step()
             step += 1
-            recent += loss.item()
+            recent.append(loss.item())
             if step % 200 == 0 or step == steps:
                 elapsed = time.perf_counter() - started
-                losses.append(recent / (step - 200 * (len(losses))))
-                recent = 0.0
+                losses.append(sum(recent) / len(recent))
+                recent = []
                 print(
                     f"step {step}/{steps}: mean loss {losses[-1]:.3f}; {step * args.batch / elapsed:.0f} pairs/s, "
                     f"{elapsed / 60:.1f} min",

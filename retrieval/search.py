@@ -28,7 +28,6 @@ class SearchSettings:
     candidates: int = 50  # from each of FAISS and FTS5
     lexical_weight: float = 0.5  # share of BM25 in the fused score
     sentence_weight: float = 0.5  # share of the best sentence in the dense score
-    lexical_scale: str = "best"  # BM25 relative to: "best" match, or the "ideal" one (every term once)
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,6 @@ class Searcher:
             dense[c] = float(vec @ query)
         sentences = self._sentences(candidates, query)
         best_lexical = max(lexical.values(), default=0.0)
-        if s.lexical_scale == "ideal" and fts:
-            best_lexical = self.index.store.ideal_bm25(question)
         scored = []
         for c in candidates:
             lex = min(1.0, lexical.get(c, 0.0) / best_lexical) if best_lexical > 0 else 0.0

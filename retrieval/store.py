@@ -284,17 +284,6 @@ class Store:
             postings += df.get(stem, 0)
         return match_query(kept)
 
-    def ideal_bm25(self, question: str) -> float:
-        """FTS5's BM25 for a passage of average length holding each searched term once.
-
-        Dividing by it puts a match's BM25 on an absolute scale: a passage sharing only the
-        question's commonest word scores low, however it ranks among the matches.
-        """
-        words = query_words(question)
-        stems = sorted({s for t in terms(words) for s in t})
-        df, n = self.document_frequency(stems)
-        return sum(max(math.log((n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)), 1e-6) for t in stems) or 1.0
-
     def query_terms(self, question: str) -> QueryTerms:
         """The question's terms weighted by rarity here; a term the index lacks weighs most."""
         found = set(terms([question])[0])
