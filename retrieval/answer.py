@@ -106,7 +106,7 @@ class Answerer:
         k = self.settings.overview_passages if topic else max(self.settings.max_passages, 5)
         retrieved = self.searcher.retrieve_vector(looked_for, vector, k, mode, timings=timings)
         quoting = time.perf_counter()
-        query = self.searcher.index.store.query_terms(looked_for)
+        query = retrieved.terms
         if topic is not None:
             ranked = self._about(query, retrieved)
             answer = self._overview(text, ranked)

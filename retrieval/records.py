@@ -43,7 +43,7 @@ class Hit:
     passage: Passage
     score: float  # fused score used for ranking
     dense: float  # cosine between question and passage
-    lexical: float  # BM25 of the passage, normalised to the best lexical match (0..1)
+    lexical: float  # share of the question's rare terms it holds (fused), or BM25 over the best match's (0..1)
 
 
 @dataclass(frozen=True)

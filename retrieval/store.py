@@ -13,8 +13,8 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrieval.records import Article, ArticleInfo, Passage
@@ -135,8 +135,10 @@ class QueryTerms:
     idf: dict[str, float]
     content: frozenset[str]
     phrasing: frozenset[str]
+    words: dict[str, str] = field(default_factory=dict)  # term -> a word of the question that gives it
+    df: dict[str, int] = field(default_factory=dict)  # term -> passages holding it
 
-    def coverage(self, text_terms: Counter[str]) -> float:
+    def coverage(self, text_terms: Collection[str]) -> float:
         """Share of the question's content weight that ``text_terms`` contain (0..1)."""
         total = sum(self.idf[t] for t in self.content)
         return sum(self.idf[t] for t in self.content if t in text_terms) / total if total > 0 else 0.0
@@ -294,7 +296,31 @@ class Store:
         idf = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in kept}
         phrasing = frozenset(kept) & phrasing_terms()
         content = frozenset(kept) - phrasing or frozenset(kept)
-        return QueryTerms(idf, content, phrasing)
+        words = _WORD.findall(question.lower())[:256]
+        spelled = {t: w for w, stems in zip(words, terms(words), strict=True) for t in stems if t in idf}
+        return QueryTerms(idf, content, phrasing, spelled, {t: df.get(t, 0) for t in kept})
+
+    def holding(self, query: QueryTerms, passage_ids: Collection[int]) -> dict[int, set[str]]:
+        """Which of the question's content terms each of ``passage_ids`` holds.
+
+        Read from the FTS5 postings, rarest term first; on a big index the commonest terms
+        (which weigh least) are left out once ``POSTINGS_BUDGET`` postings have been read.
+        """
+        wanted = set(passage_ids)
+        out: dict[int, set[str]] = {pid: set() for pid in wanted}
+        read = 0
+        for term in sorted(query.content, key=lambda t: query.df.get(t, 0)):
+            word, df = query.words.get(term), query.df.get(term, 0)
+            if word is None or df == 0:
+                continue
+            if read and read + df > POSTINGS_BUDGET:
+                break
+            read += df
+            sql = "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?"
+            for (rowid,) in self.db.execute(sql, (match_query([word]),)):
+                if rowid in wanted:
+                    out[rowid].add(term)
+        return out
 
     @functools.cached_property
     def passage_count(self) -> int:

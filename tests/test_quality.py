@@ -19,7 +19,7 @@ from retrieval.index import Index, build_index
 from retrieval.search import Searcher
 from tests.conftest import ROOT, SAMPLE
 
-RECORDED = {"recall_at_1": 0.805, "first_quote_right": 0.788}  # measured 2026-12-04 (int8 questions, reranker)
+RECORDED = {"recall_at_1": 0.824, "first_quote_right": 0.791}  # measured 2026-12-04 (coverage fusion, 6-layer reranker)
 TOLERANCE = 0.03
 
 
@@ -44,7 +44,7 @@ def test_sample_quality_has_not_regressed(answerer: Answerer) -> None:
     # fusion must keep beating each retriever alone
     assert shipped.recall_at_1 > max(rows["dense"].recall_at_1, rows["lexical"].recall_at_1)
     assert shipped.median_quote_chars <= 300
-    assert shipped.answered >= 0.9
+    assert shipped.answered >= 0.85  # the floor for answerable questions (declining more is deliberate)
 
 
 def test_questions_about_other_articles_are_declined(answerer: Answerer) -> None:
