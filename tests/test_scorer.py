@@ -53,7 +53,7 @@ def test_shipped_reranker_matches_its_recorded_sha256() -> None:
         assert hashlib.sha256((models_dir() / name).read_bytes()).hexdigest() == digest
     reranker = Reranker.shipped()
     for question, right, wrong in (
-        ("When did the invasion start?", "The Russian invasion started on Feb 24.", "It rained all day in the capital."),
+        ("When did the invasion start?", "The Russian invasion started on Feb 24.", "It rained in the capital."),
         ("How tall is the tower?", "The tower is 330 metres tall.", "The tower was painted brown in 1968."),
     ):
         scores = reranker.logits(question, [f"Ukraine: {right}", f"Ukraine: {wrong}"])
