@@ -314,7 +314,7 @@ def main() -> None:
     shutil.copy(model, target / RERANKER)
     training = json.loads((args.reranker / "training.json").read_text())
     card = {
-        "model": "cross-encoder fine-tuned from all-MiniLM-L6-v2 (first layers), int8 ONNX",
+        "model": f"cross-encoder fine-tuned from all-MiniLM-L6-v2 ({training['settings']['layers']} layers), int8 ONNX",
         "sha256": sha,
         "max_length": int(training["settings"]["max_length"]),
         "input": "question [SEP] title: sentence",

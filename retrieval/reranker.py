@@ -2,7 +2,7 @@
 
 Cosine between separately made vectors says "same topic"; whether a sentence *answers* a
 question needs both read at once, which is what this model does for the few best candidates.
-It was fine-tuned from the shipped all-MiniLM-L6-v2 weights (first layers only) by
+It was fine-tuned from the shipped all-MiniLM-L6-v2 weights (all six layers) by
 ``bench/train_reranker.py`` and ships as an int8 ONNX file in ``retrieval/models/``; its
 sha256 is checked before it is used, because a damaged or swapped file would not fail, it
 would quietly rank wrong. Runs on onnxruntime: no torch on the question path.
