@@ -1,0 +1,114 @@
+"""How passages are ranked: paragraph R@1 of fusion formulas, retrieval only (bench/quality.md).
+
+For every question, the same candidates the shipped search pools (top 50 by cosine and by BM25)
+are scored by each formula below from their parts: the passage cosine, its best sentence's
+cosine, BM25 over the best match's, and the idf-weighted share of the question's terms the
+passage holds. Sets: the bundled article's paraphrased and blind questions (shown, never chosen
+on), the written natural questions over the SQuAD articles (packets 1-6, answerable), and 2,000
+SQuAD v1.1 dev questions (seed 1). Uses the indexes bench/targets.py builds.
+
+    python bench/fusion.py [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from common import ROOT
+from folds import SHARED
+
+from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
+from retrieval import Library, vectors
+from retrieval.evaluate import EvalQuestion, read_questions
+from retrieval.index import build_index
+
+Formula = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# (passage cosine, best sentence cosine, BM25 / best BM25, coverage) -> score
+FORMULAS: dict[str, Formula] = {
+    "0.5 dense + 0.5 BM25/best (first round)": lambda d, s, b, c: 0.5 * (d + s) / 2 + 0.5 * b,
+    "0.8 dense + 0.2 BM25/best": lambda d, s, b, c: 0.8 * (d + s) / 2 + 0.2 * b,
+    "passage cosine only": lambda d, s, b, c: d,
+    "0.5 dense + 0.5 BM25/best × coverage": lambda d, s, b, c: 0.5 * (d + s) / 2 + 0.5 * b * c,
+    "0.7 dense + 0.3 coverage": lambda d, s, b, c: 0.7 * (d + s) / 2 + 0.3 * c,
+    "0.65 dense (sentence 0.7) + 0.35 coverage (shipped)": lambda d, s, b, c: 0.65 * (0.3 * d + 0.7 * s) + 0.35 * c,
+    "0.6 dense (sentence 0.7) + 0.4 coverage": lambda d, s, b, c: 0.6 * (0.3 * d + 0.7 * s) + 0.4 * c,
+}
+
+
+def parts(library: Library, questions: list[EvalQuestion], embedder: Embedder) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per question: its candidates' four parts, and which candidates are a right paragraph."""
+    searcher, store = library.answerer.searcher, library.index.store
+    out = []
+    for q in questions:
+        vector = embedder.encode([q.question])[0]
+        ids, scores = vectors.search(library.index.faiss, vector, searcher.settings.candidates)
+        dense = dict(zip(ids.tolist(), scores.tolist(), strict=False))
+        fts = store.passage_query(q.question)
+        lexical = dict(store.lexical(fts, searcher.settings.candidates)) if fts else {}
+        pool = list(dict.fromkeys([*dense, *lexical]))
+        missing = [c for c in pool if c not in dense]
+        for c, v in zip(missing, vectors.vectors_of(library.index.faiss, missing), strict=False):
+            dense[c] = float(v @ vector)
+        sentences = searcher._sentences(pool, vector)
+        terms = store.query_terms(q.question)
+        gold = {(q.article_id, p) for p in q.paragraphs}
+        held = store.holding(terms, pool)
+        best = max(lexical.values(), default=0.0)
+        passages = store.passages(pool)
+        x = np.array(
+            [
+                (
+                    dense[c],
+                    max((m.dense for m in sentences.get(c, ())), default=dense[c]),
+                    lexical.get(c, 0.0) / best if best > 0 else 0.0,
+                    terms.coverage(held[c]),
+                )
+                for c in pool
+            ]
+        )
+        right = np.array([(passages[c].article_id, passages[c].paragraph) in gold for c in pool])
+        out.append((x, right))
+    return out
+
+
+def recall_at_1(rows: list[tuple[np.ndarray, np.ndarray]], formula: Formula) -> float:
+    hits = sum(bool(len(x) and right[int(np.argmax(formula(*x.T)))]) for x, right in rows)
+    return hits / len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    args = parser.parse_args()
+    indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
+    bundled_dir = ROOT / "bench/data/bundled"
+    build_index([bundled_dir / "article.jsonl"], args.work / "bundled", indexer)
+    squad_index = args.work / "squad"
+    if not (squad_index / "current").exists():
+        raise SystemExit(f"{squad_index} is missing: run python bench/targets.py --sets squad first")
+    natural = sorted((ROOT / "bench/data/natural").glob("squad-packet[1-6].jsonl"))
+    squad = read_questions(SHARED / "squad-v1.1-dev" / "questions.jsonl")
+    sets = {
+        "bundled": (
+            args.work / "bundled",
+            [q for name in ("paraphrased", "blind") for q in read_questions(bundled_dir / f"{name}.jsonl")],
+        ),
+        "natural": (squad_index, [q for path in natural for q in read_questions(path)]),
+        "squad sample": (squad_index, random.Random(1).sample(squad, 2000)),
+    }
+    rows = {}
+    for name, (index, questions) in sets.items():
+        answerable = [q for q in questions if q.answerable and q.paragraphs]
+        rows[name] = parts(Library(index, asker), answerable, asker)
+    print("| fusion | " + " | ".join(f"{n} ({len(r):,})" for n, r in rows.items()) + " |")
+    print("|---" * (len(rows) + 1) + "|")
+    for label, formula in FORMULAS.items():
+        print(f"| {label} | " + " | ".join(f"{recall_at_1(r, formula):.3f}" for r in rows.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
