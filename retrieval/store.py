@@ -288,7 +288,9 @@ class Store:
 
     def query_terms(self, question: str) -> QueryTerms:
         """The question's terms weighted by rarity here; a term the index lacks weighs most."""
-        found = set(terms([question])[0])
+        words = _WORD.findall(question.lower())[:256]
+        per_word = terms(words)  # one tokenizer pass: the terms, and which word spells each
+        found = set().union(*per_word)
         kept = sorted(found - stop_terms()) or sorted(found)
         if not kept:
             return QueryTerms({}, frozenset(), frozenset())
@@ -296,8 +298,7 @@ class Store:
         idf = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in kept}
         phrasing = frozenset(kept) & phrasing_terms()
         content = frozenset(kept) - phrasing or frozenset(kept)
-        words = _WORD.findall(question.lower())[:256]
-        spelled = {t: w for w, stems in zip(words, terms(words), strict=True) for t in stems if t in idf}
+        spelled = {t: w for w, stems in zip(words, per_word, strict=True) for t in stems if t in idf}
         return QueryTerms(idf, content, phrasing, spelled, {t: df.get(t, 0) for t in kept})
 
     def holding(self, query: QueryTerms, passage_ids: Collection[int]) -> dict[int, set[str]]:
