@@ -22,7 +22,7 @@ from common import ROOT
 from folds import SHARED
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
-from retrieval import Library, vectors
+from retrieval import Library
 from retrieval.evaluate import EvalQuestion, read_questions
 from retrieval.index import build_index
 
@@ -44,33 +44,22 @@ def parts(library: Library, questions: list[EvalQuestion], embedder: Embedder) -
     searcher, store = library.answerer.searcher, library.index.store
     out = []
     for q in questions:
-        vector = embedder.encode([q.question])[0]
-        ids, scores = vectors.search(library.index.faiss, vector, searcher.settings.candidates)
-        dense = dict(zip(ids.tolist(), scores.tolist(), strict=False))
-        fts = store.passage_query(q.question)
-        lexical = dict(store.lexical(fts, searcher.settings.candidates)) if fts else {}
-        pool = list(dict.fromkeys([*dense, *lexical]))
-        missing = [c for c in pool if c not in dense]
-        for c, v in zip(missing, vectors.vectors_of(library.index.faiss, missing), strict=False):
-            dense[c] = float(v @ vector)
-        sentences = searcher._sentences(pool, vector)
-        terms = store.query_terms(q.question)
+        pool = searcher.pool(q.question, embedder.encode([q.question])[0])
         gold = {(q.article_id, p) for p in q.paragraphs}
-        held = store.holding(terms, pool)
-        best = max(lexical.values(), default=0.0)
-        passages = store.passages(pool)
+        best = max(pool.lexical.values(), default=0.0)
+        passages = store.passages(pool.ids)
         x = np.array(
             [
                 (
-                    dense[c],
-                    max((m.dense for m in sentences.get(c, ())), default=dense[c]),
-                    lexical.get(c, 0.0) / best if best > 0 else 0.0,
-                    terms.coverage(held[c]),
+                    pool.dense[c],
+                    pool.best_sentence(c),
+                    pool.lexical.get(c, 0.0) / best if best > 0 else 0.0,
+                    pool.terms.coverage(pool.held[c]),
                 )
-                for c in pool
+                for c in pool.ids
             ]
         )
-        right = np.array([(passages[c].article_id, passages[c].paragraph) in gold for c in pool])
+        right = np.array([(passages[c].article_id, passages[c].paragraph) in gold for c in pool.ids])
         out.append((x, right))
     return out
 

@@ -14,7 +14,7 @@ linear warm-up and decay.
 Seed fixed; prints pairs/s and minutes. Writes ``OUT/model.int8.onnx`` (word embeddings and
 MatMuls in int8, per channel), ``OUT/model.onnx`` and ``OUT/training.json``.
 
-    python bench/train_reranker.py CANDIDATES.jsonl --out /tmp/reranker --shifts 5000  # the shipped one
+    python bench/train_reranker.py CANDIDATES.jsonl --out /tmp/reranker --shifts 4000  # the shipped one
 """
 
 from __future__ import annotations

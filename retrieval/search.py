@@ -51,6 +51,21 @@ class Retrieved:
     terms: QueryTerms  # the question's terms and their rarity here
 
 
+@dataclass(frozen=True)
+class Pool:
+    """The candidate passages of one search, each with the parts its fused score is made of."""
+
+    ids: list[int]  # passage ids, cosine's candidates first
+    dense: dict[int, float]  # passage cosine
+    lexical: dict[int, float]  # BM25 (higher is better), for the FTS5 matches only
+    sentences: dict[int, list[SentenceMatch]]  # each passage's sentences with their cosines
+    held: dict[int, set[str]]  # the question's content terms each passage holds (fused mode)
+    terms: QueryTerms
+
+    def best_sentence(self, passage_id: int) -> float:
+        return max((m.dense for m in self.sentences.get(passage_id, ())), default=self.dense[passage_id])
+
+
 class Searcher:
     """Searches one opened index with one embedder."""
 
@@ -71,43 +86,23 @@ class Searcher:
     ) -> Retrieved:
         """Search with an already encoded question; ``timings`` (if given) receives seconds per stage."""
         s = self.settings
+        pool = self.pool(question, query, mode, timings)
         started = time.perf_counter()
-        dense_ids, dense_scores = vectors.search(self.index.faiss, query, s.candidates)
-        dense = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
-        lexical_started = time.perf_counter()
-        lexical: dict[int, float] = {}
-        fts = self.index.store.passage_query(question) if mode != "dense" else None
-        if fts:
-            lexical = dict(self.index.store.lexical(fts, s.candidates))
-        query_terms = self.index.store.query_terms(question)
-        fusion_started = time.perf_counter()
-        if mode == "dense":
-            candidates = list(dense)
-        elif mode == "lexical":
-            candidates = list(lexical)
-        else:
-            candidates = list(dict.fromkeys([*dense, *lexical]))
-        missing = [c for c in candidates if c not in dense]
-        for c, vec in zip(missing, vectors.vectors_of(self.index.faiss, missing), strict=False):
-            dense[c] = float(vec @ query)
-        sentences = self._sentences(candidates, query)
-        best_lexical = max(lexical.values(), default=0.0)
-        held = self.index.store.holding(query_terms, candidates) if mode == "fused" else {}
+        best_lexical = max(pool.lexical.values(), default=0.0)
         scored = []
-        for c in candidates:
+        for c in pool.ids:
             if mode == "fused":
-                lex = query_terms.coverage(held[c])
+                lex = pool.terms.coverage(pool.held[c])
             else:
-                lex = min(1.0, lexical.get(c, 0.0) / best_lexical) if best_lexical > 0 else 0.0
-            best_sentence = max((m.dense for m in sentences.get(c, ())), default=dense[c])
-            dense_mix = (1 - s.sentence_weight) * dense[c] + s.sentence_weight * best_sentence
+                lex = min(1.0, pool.lexical.get(c, 0.0) / best_lexical) if best_lexical > 0 else 0.0
+            dense_mix = (1 - s.sentence_weight) * pool.dense[c] + s.sentence_weight * pool.best_sentence(c)
             if mode == "dense":
-                score = dense[c]
+                score = pool.dense[c]
             elif mode == "lexical":
                 score = lex
             else:
                 score = (1 - s.lexical_weight) * dense_mix + s.lexical_weight * lex
-            scored.append((score, c, dense[c], lex))
+            scored.append((score, c, pool.dense[c], lex))
         scored.sort(key=lambda row: -row[0])
         top = scored[: max(k, 1) * 4]  # extra room: windows of one paragraph collapse below
         passages = self.index.store.passages([c for _, c, _, _ in top])
@@ -123,11 +118,44 @@ class Searcher:
             if len(hits) == k:
                 break
         if timings is not None:
+            timings["fusion"] += time.perf_counter() - started
+        chosen = {h.passage.passage_id: pool.sentences.get(h.passage.passage_id, []) for h in hits}
+        return Retrieved(query, hits, chosen, pool.terms)
+
+    def pool(
+        self, question: str, query: np.ndarray, mode: Mode = "fused", timings: dict[str, float] | None = None
+    ) -> Pool:
+        """The candidates a search weighs (top ``candidates`` by cosine and by BM25) and their parts.
+
+        ``retrieve_vector`` ranks them; bench/fusion.py compares other formulas on the same parts.
+        """
+        s = self.settings
+        started = time.perf_counter()
+        dense_ids, dense_scores = vectors.search(self.index.faiss, query, s.candidates)
+        dense = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
+        lexical_started = time.perf_counter()
+        lexical: dict[int, float] = {}
+        query_terms = self.index.store.query_terms(question)
+        fts = self.index.store.passage_query(query_terms) if mode != "dense" else None
+        if fts:
+            lexical = dict(self.index.store.lexical(fts, s.candidates))
+        parts_started = time.perf_counter()
+        if mode == "dense":
+            ids = list(dense)
+        elif mode == "lexical":
+            ids = list(lexical)
+        else:
+            ids = list(dict.fromkeys([*dense, *lexical]))
+        missing = [c for c in ids if c not in dense]
+        for c, vec in zip(missing, vectors.vectors_of(self.index.faiss, missing), strict=False):
+            dense[c] = float(vec @ query)
+        sentences = self._sentences(ids, query)
+        held = self.index.store.holding(query_terms, ids) if mode == "fused" else {}
+        if timings is not None:
             timings["dense"] = lexical_started - started
-            timings["lexical"] = fusion_started - lexical_started
-            timings["fusion"] = time.perf_counter() - fusion_started
-        chosen = {h.passage.passage_id: sentences.get(h.passage.passage_id, []) for h in hits}
-        return Retrieved(query, hits, chosen, query_terms)
+            timings["lexical"] = parts_started - lexical_started
+            timings["fusion"] = time.perf_counter() - parts_started
+        return Pool(ids, dense, lexical, sentences, held, query_terms)
 
     def _sentences(self, passage_ids: list[int], query: np.ndarray) -> dict[int, list[SentenceMatch]]:
         spans = self.index.store.sentences_of(passage_ids)

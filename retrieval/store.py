@@ -70,15 +70,11 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 # A BM25 query costs about half a microsecond per posting it visits; on a big index the
-# commonest words of a question are dropped until the rest fit this budget. They add little to
-# BM25 (low idf) and on small indexes nothing is dropped.
-POSTINGS_BUDGET = 12_000
-
-
-def query_words(question: str) -> list[str]:
-    """The question's distinct words, without stop words (all of them if nothing else is left)."""
-    words = [w for w in _WORD.findall(question.lower()) if w not in STOPWORDS] or _WORD.findall(question.lower())
-    return list(dict.fromkeys(words))[:64]
+# commonest terms of a question are dropped until the rest fit this budget. They add little to
+# BM25 (low idf); on small indexes nothing is dropped. At 100k passages 6,000 found the passage
+# holding the answer first as often as 12,000 (0.808 vs 0.810, 600 SQuAD questions) in two
+# thirds of the time; 4,000 lost 0.017.
+POSTINGS_BUDGET = 6_000
 
 
 def match_query(words: Sequence[str]) -> str | None:
@@ -271,19 +267,17 @@ class Store:
         found = dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", list(stems)))
         return found, self.passage_count
 
-    def passage_query(self, question: str) -> str | None:
-        """The FTS5 query for a question, pruned of its commonest words on a big index."""
-        words = query_words(question)
-        if len(words) * self.passage_count <= POSTINGS_BUDGET:
-            return match_query(words)
-        stems = [next(iter(t), "") for t in terms(words)]
-        df, _ = self.document_frequency([s for s in stems if s])
+    def passage_query(self, query: QueryTerms) -> str | None:
+        """The FTS5 query for a question's terms, rarest first, pruned of the commonest on a big index."""
         kept, postings = [], 0
-        for word, stem in sorted(zip(words, stems, strict=True), key=lambda ws: df.get(ws[1], 0)):
-            if kept and postings + df.get(stem, 0) > POSTINGS_BUDGET:
+        for term in sorted(query.idf, key=lambda t: query.df.get(t, 0)):
+            word, df = query.words.get(term), query.df.get(term, 0)
+            if word is None:
+                continue
+            if kept and postings + df > POSTINGS_BUDGET:
                 break
             kept.append(word)
-            postings += df.get(stem, 0)
+            postings += df
         return match_query(kept)
 
     def query_terms(self, question: str) -> QueryTerms:

@@ -19,7 +19,7 @@ from retrieval.index import Index, build_index
 from retrieval.search import Searcher
 from tests.conftest import ROOT, SAMPLE
 
-RECORDED = {"recall_at_1": 0.824, "first_quote_right": 0.791}  # measured 2026-12-04 (coverage fusion, 6-layer reranker)
+RECORDED = {"recall_at_1": 0.824, "first_quote_right": 0.797}  # measured 2026-12-04, third round
 TOLERANCE = 0.03
 
 
