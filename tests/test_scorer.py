@@ -58,6 +58,23 @@ def test_shipped_reranker_matches_its_recorded_sha256() -> None:
         assert scores.shape == (2,) and scores[0] > scores[1] + 1.0, (question, scores)
 
 
+def test_a_pair_gets_the_same_logit_alone_and_among_others() -> None:
+    # int8 activations are scaled per run: scored as one batch, each pair's logit moved with the
+    # others' (by up to ~0.2), so the fitted weights met different numbers in service
+    reranker = Reranker.shipped()
+    question = "Who is the mayor of Sievierodonetsk?"
+    texts = [
+        "Sievierodonetsk: Sievierodonetsk Mayor Oleksandr Stryuk said street fighting was raging.",
+        "Sievierodonetsk: Both sides say they have inflicted huge casualties on each other.",
+        "Sievierodonetsk: He said he had travelled to Lysychansk, south of Sievierodonetsk, and Soledar - rare "
+        "outings for him outside of Kyiv since Russia invaded on Feb 24.",
+    ]
+    together = reranker.logits(question, texts)
+    alone = [reranker.logits(question, [t])[0] for t in texts]
+    assert together == pytest.approx(alone, abs=1e-5)
+    assert int(together.argmax()) == 0, together
+
+
 def test_a_damaged_reranker_is_refused(tmp_path: Path) -> None:
     for name in (RERANKER, TOKENIZER, CARD):
         shutil.copy(models_dir() / name, tmp_path / name)

@@ -1,9 +1,10 @@
-"""Sentence splitting and windows: quotes must start and end where sentences do."""
+"""Sentence splitting, windows and index terms: quotes must start and end where sentences do."""
 
 from __future__ import annotations
 
 from embeddings import Embedder
 from retrieval.corpus import read_corpus
+from retrieval.store import terms
 from retrieval.text import chunk_paragraphs, split_sentences, windows
 from tests.conftest import BUNDLED_FILE
 
@@ -68,3 +69,12 @@ def test_long_paragraph_is_windowed_on_sentence_boundaries(embedder: Embedder) -
         text = paragraph[spans[first][0] : spans[last - 1][1]]
         assert sum(embedder.count_tokens([text])) <= embedder.window_tokens
     assert {i for a, b in groups for i in range(a, b)} == set(range(len(spans)))
+
+
+def test_terms_are_stemmed_as_fts5_stems_them_and_cached_copies_stay_unchanged() -> None:
+    first = terms(["The mayors met.", "Zelenskyy\u2019s café"])
+    assert set(first[0]) == {"the", "mayor", "met"}
+    assert set(first[1]) == {"zelenskyi", "s", "cafe"}
+    first[0]["invented"] += 5  # a caller changing its copy must not change the next answer
+    again = terms(["The mayors met."])[0]
+    assert "invented" not in again and set(again) == {"the", "mayor", "met"}
