@@ -47,6 +47,7 @@ from retrieval.search import Searcher, SearchSettings
 from retrieval.weights import SCORER, Logistic, ScorerWeights, shipped
 
 SOURCES = ("squad11", "natural", "squad2")
+ROWS_FORMAT = 2  # of the cached rows; 2: each reranker pair scored alone (batches moved logits by ~0.1)
 QUOTE_FEATURES = ("reranker", "first_stage", "dense")
 
 
@@ -283,7 +284,9 @@ def main() -> None:
     by_reranker = Logistic(0.0, {"reranker": 1.0})  # while collecting: any order will do
     collecting = ScorerWeights(base.first_stage, 32, by_reranker, base.confidence, base.threshold)  # read all
     # What this reranker read after this search and first stage: refits of the same are quick.
-    setup = json.dumps([sha[RERANKER], repr(SearchSettings()), base.first_stage.bias, base.first_stage.weights])
+    setup = json.dumps(
+        [ROWS_FORMAT, sha[RERANKER], repr(SearchSettings()), base.first_stage.bias, base.first_stage.weights]
+    )
     cached = args.work / f"fit-rows-{hashlib.sha256(setup.encode()).hexdigest()[:12]}.json"
     if cached.exists():
         rows = json.loads(cached.read_text())

@@ -128,8 +128,8 @@ class Reranker:
 
 def _feed(ids: list[int], types: list[int]) -> dict[str, np.ndarray]:
     """One unpadded pair as the model's inputs."""
-    tokens = np.asarray([ids], dtype=np.int64)
-    return {"input_ids": tokens, "attention_mask": np.ones_like(tokens), "token_type_ids": np.asarray([types])}
+    tokens, kinds = np.asarray([ids], dtype=np.int64), np.asarray([types], dtype=np.int64)
+    return {"input_ids": tokens, "attention_mask": np.ones_like(tokens), "token_type_ids": kinds}
 
 
 @functools.cache

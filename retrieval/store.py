@@ -77,6 +77,24 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 POSTINGS_BUDGET = 6_000
 
 
+def _affordable(query: QueryTerms, wanted: Iterable[str]) -> list[tuple[str, str]]:
+    """(term, question word) of ``wanted``, rarest first, while their postings fit ``POSTINGS_BUDGET``.
+
+    The first always counts, whatever it costs; the BM25 query and the coverage lookup share this.
+    """
+    chosen: list[tuple[str, str]] = []
+    postings = 0
+    for term in sorted(wanted, key=lambda t: query.df.get(t, 0)):
+        word, df = query.words.get(term), query.df.get(term, 0)
+        if word is None:
+            continue
+        if chosen and postings + df > POSTINGS_BUDGET:
+            break
+        chosen.append((term, word))
+        postings += df
+    return chosen
+
+
 def match_query(words: Sequence[str]) -> str | None:
     """An FTS5 OR-query of ``words``, each quoted so that no input is FTS syntax."""
     return " OR ".join(f'"{w}"' for w in words) if words else None
@@ -273,16 +291,7 @@ class Store:
 
     def passage_query(self, query: QueryTerms) -> str | None:
         """The FTS5 query for a question's terms, rarest first, pruned of the commonest on a big index."""
-        kept, postings = [], 0
-        for term in sorted(query.idf, key=lambda t: query.df.get(t, 0)):
-            word, df = query.words.get(term), query.df.get(term, 0)
-            if word is None:
-                continue
-            if kept and postings + df > POSTINGS_BUDGET:
-                break
-            kept.append(word)
-            postings += df
-        return match_query(kept)
+        return match_query([word for _, word in _affordable(query, query.idf)])
 
     def query_terms(self, question: str) -> QueryTerms:
         """The question's terms weighted by rarity here; a term the index lacks weighs most."""
@@ -307,15 +316,8 @@ class Store:
         """
         wanted = set(passage_ids)
         out: dict[int, set[str]] = {pid: set() for pid in wanted}
-        read = 0
-        for term in sorted(query.content, key=lambda t: query.df.get(t, 0)):
-            word, df = query.words.get(term), query.df.get(term, 0)
-            if word is None or df == 0:
-                continue
-            if read and read + df > POSTINGS_BUDGET:
-                break
-            read += df
-            sql = "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?"
+        sql = "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?"
+        for term, word in _affordable(query, [t for t in query.content if query.df.get(t, 0)]):
             for (rowid,) in self.db.execute(sql, (match_query([word]),)):
                 if rowid in wanted:
                     out[rowid].add(term)
