@@ -122,26 +122,29 @@ def cli(verbose: int) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1)  # plain strings: a Path would fold the "//" of a link
 @index_option
 @model_option
 @backend_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings; only the summary.")
 @friendly_errors
-def index(paths: tuple[Path, ...], index_dir: Path | None, model: str | None, backend: str | None, quiet: bool) -> None:
-    """(Re)build the index from PATHS (files or folders of .txt, .md, .jsonl).
+def index(paths: tuple[str, ...], index_dir: Path | None, model: str | None, backend: str | None, quiet: bool) -> None:
+    """(Re)build the index from PATHS: files or folders of .txt, .md, .jsonl, .html, .pdf, or http(s) links.
 
     With no PATHS, indexes the bundled article. Unchanged passages are never embedded again;
-    the previous index keeps serving until the new one is complete.
+    the previous index keeps serving until the new one is complete. Links are fetched again on
+    every build (private and local addresses only with CITEBOT_FETCH_PRIVATE=1).
     """
     from bot.printable import printable
     from bot.render import count
     from embeddings import INDEX_BACKEND, Embedder
     from retrieval.corpus import bundled_corpus
+    from retrieval.fetch import is_url
     from retrieval.index import build_index
 
+    sources: list[Path | str] = [p if is_url(p) else Path(p) for p in paths]
     report = build_index(
-        list(paths) or [bundled_corpus()],
+        sources or [bundled_corpus()],
         _index_dir(index_dir),
         Embedder(model, backend=backend or INDEX_BACKEND),
         progress=not quiet and sys.stderr.isatty(),

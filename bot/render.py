@@ -9,7 +9,7 @@ import textwrap
 
 import click
 
-from bot.conversation import AboutReply, AnswerReply, HelpReply, ProblemReply, Reply, SourcesReply
+from bot.conversation import AboutReply, AnswerReply, HelpReply, NoticeReply, ProblemReply, Reply, SourcesReply
 from bot.printable import json_printable, printable
 from retrieval import Answer, ArticleInfo, Quote
 
@@ -24,7 +24,7 @@ def answer_json(answer: Answer) -> str:
 
 def citation_text(quote: Quote) -> str:
     c = quote.citation
-    parts = [c.title, c.date, f"paragraph {c.paragraph}"]
+    parts = [c.title, c.date, f"page {c.page}" if c.page else None, f"paragraph {c.paragraph}", c.url]
     return printable(", ".join(p for p in parts if p))
 
 
@@ -45,6 +45,8 @@ def terminal(reply: Reply) -> str:
         return terminal_answer(reply.answer, width)
     if isinstance(reply, ProblemReply):
         return click.style(printable(reply.message), fg="yellow")
+    if isinstance(reply, NoticeReply):
+        return printable(reply.message)
     if isinstance(reply, HelpReply):
         lines = [
             "citebot answers questions about these articles by quoting them, with a citation for each quote.",
@@ -58,7 +60,8 @@ def terminal(reply: Reply) -> str:
         ]
         return "\n".join(lines)
     if isinstance(reply, SourcesReply):
-        return "\n".join(_article_lines(reply.articles))
+        added = [printable(f"  {n}. {a.title}, {a.paragraphs} paragraphs") for n, a in enumerate(reply.added, 1)]
+        return "\n".join(_article_lines(reply.articles) + (["Added in this chat:", *added] if added else []))
     if isinstance(reply, AboutReply):
         i = reply.info
         return printable(

@@ -14,7 +14,7 @@ from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 from html import escape
 
-from bot.conversation import AboutReply, AnswerReply, HelpReply, ProblemReply, Reply, SourcesReply
+from bot.conversation import AboutReply, AnswerReply, HelpReply, NoticeReply, ProblemReply, Reply, SourcesReply
 from bot.render import LOW_CONFIDENCE, count
 from retrieval import ArticleInfo, Citation, Quote
 
@@ -107,7 +107,7 @@ def _longest_prefix(word: str, budget: int) -> int:
 
 
 def citation_html(c: Citation) -> str:
-    """``— <i>Title</i>, date, paragraph N``, the title linked when the article has a usable URL.
+    """``— <i>Title</i>, date, page P, paragraph N``, the title linked when the article has a usable URL.
 
     Title, date and URL come from article files, so each is bounded: a link that would not fit
     is dropped rather than allowed to crowd the citation out of its message.
@@ -117,7 +117,8 @@ def citation_html(c: Citation) -> str:
     if href:
         title = f'<a href="{href}">{title}</a>'
     date = f", {escape(_shorten(c.date, MAX_DATE), quote=False)}" if c.date else ""
-    return f"— <i>{title}</i>{date}, paragraph {c.paragraph}"
+    page = f", page {c.page}" if c.page else ""
+    return f"— <i>{title}</i>{date}{page}, paragraph {c.paragraph}"
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -146,6 +147,20 @@ def _article_blocks(articles: tuple[ArticleInfo, ...]) -> list[Block]:
     return blocks
 
 
+def _added_blocks(added: tuple[ArticleInfo, ...]) -> list[Block]:
+    """This chat's own documents, numbered as /remove takes them, titles linked to their pages."""
+    if not added:
+        return []
+    blocks = [Block(""), Block(f"Added in this chat ({len(added)}):", "<b>", "</b>")]
+    for n, a in enumerate(added, 1):
+        detail = ", ".join(x for x in (a.date, count(a.paragraphs, "paragraph")) if x)
+        title = escape(_shorten(a.title, MAX_TITLE), quote=False)
+        href = _href(a.url)
+        shown = f'<a href="{href}">{title}</a>' if href else title
+        blocks.append(Block(f" ({detail})", f"{n}. {shown}"))
+    return blocks
+
+
 def reply_html(reply: Reply) -> list[str]:
     """The messages (Telegram HTML) that render ``reply``."""
     return pack(reply_blocks(reply))
@@ -165,7 +180,7 @@ def reply_blocks(reply: Reply) -> list[Block]:
         if answer.closest:
             blocks += [Block("Closest match:"), *_quote_blocks(answer.closest)]
         return blocks
-    if isinstance(reply, ProblemReply):
+    if isinstance(reply, ProblemReply | NoticeReply):
         return [Block(reply.message)]
     if isinstance(reply, HelpReply):
         return [
@@ -182,7 +197,7 @@ def reply_blocks(reply: Reply) -> list[Block]:
             ),
         ]
     if isinstance(reply, SourcesReply):
-        return _article_blocks(reply.articles)
+        return _article_blocks(reply.articles) + _added_blocks(reply.added)
     if isinstance(reply, AboutReply):
         i = reply.info
         return [

@@ -213,5 +213,5 @@ class Answerer:
     def _quote(self, c: Candidate) -> Quote:
         passage = c.hit.passage
         title, date, url = self.searcher.index.store.article_meta([passage.article_id])[passage.article_id]
-        citation = Citation(passage.article_id, title, date, passage.paragraph, url)
+        citation = Citation(passage.article_id, title, date, passage.paragraph, url, passage.page)
         return Quote(c.text, citation, c.match.start, c.match.end, c.probability)

@@ -6,6 +6,9 @@ Formats (documented in README):
   ``date 2022-06-07 KYIV:`` gives the date and place and is not part of the quoted text.
 - ``.jsonl``: one article per line, ``{"id", "title", "paragraphs": [...]}`` or
   ``{"id", "title", "text"}``, optional ``date``, ``url``, ``source``.
+- ``.html`` / ``.htm``: a saved web page; the article body only (``webpage.py``).
+- ``.pdf``: text paragraphs with the page each starts on (``pdf.py``).
+- ``http(s)://`` links: fetched (``fetch.py``) and read as the page, PDF or text they turn out to be.
 
 A file that cannot be read is skipped with a warning, never fatal: one bad file must not
 stop the rest of a collection from being indexed.
@@ -21,14 +24,19 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from retrieval.errors import CorpusError
+from retrieval.fetch import FetchError, fetch, is_url
 from retrieval.records import Article
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 JSONL_SUFFIXES = {".jsonl"}
-SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES
+HTML_SUFFIXES = {".html", ".htm"}
+PDF_SUFFIXES = {".pdf"}
+SUFFIXES = TEXT_SUFFIXES | JSONL_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+KINDS = ".txt, .md, .jsonl, .html or .pdf"
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # A "paragraph" this long is data, not prose (a dump, a minified file): splitting and
 # embedding it would take minutes for nothing a person could be quoted. It keeps its number
@@ -55,23 +63,86 @@ def bundled_corpus() -> Path:
     return Path(str(resources.files("retrieval") / "bundled"))
 
 
-def read_corpus(paths: Sequence[Path]) -> Corpus:
-    """Read every article under ``paths`` (files or folders), in a stable order."""
+def read_corpus(paths: Sequence[Path | str]) -> Corpus:
+    """Read every article under ``paths`` (files, folders or http(s) links), in a stable order."""
     corpus = Corpus()
     seen: set[str] = set()
-    for root in paths:
-        root = Path(root)
-        if not root.exists():
-            raise CorpusError(f"{root}: no such file or folder")
-        for path, article_base in _files(root, corpus.warnings):
-            for article in _read_file(path, article_base, corpus.warnings):
-                article = _without_huge_paragraphs(article, corpus.warnings)
-                if article.article_id in seen:
-                    corpus.warnings.append(f"{path}: duplicate article id {article.article_id!r}, skipped")
-                    continue
-                seen.add(article.article_id)
-                corpus.articles.append(article)
+    for source in paths:
+        if isinstance(source, str) and is_url(source):
+            found = [(source, article) for article in read_link(source, corpus.warnings)]
+        else:
+            root = Path(source)
+            if not root.exists():
+                raise CorpusError(f"{root}: no such file or folder")
+            found = [
+                (str(path), article)
+                for path, article_base in _files(root, corpus.warnings)
+                for article in _read_file(path, article_base, corpus.warnings)
+            ]
+        for where, article in found:
+            article = _without_huge_paragraphs(article, corpus.warnings)
+            if article.article_id in seen:
+                corpus.warnings.append(f"{where}: duplicate article id {article.article_id!r}, skipped")
+                continue
+            seen.add(article.article_id)
+            corpus.articles.append(article)
     return corpus
+
+
+def read_link(url: str, warnings: list[str]) -> list[Article]:
+    """The article at ``url`` (fetched now), or nothing with a warning saying why."""
+    try:
+        fetched = fetch(url)
+    except FetchError as exc:
+        warnings.append(f"{exc}, skipped")
+        return []
+    parts = urlsplit(fetched.url)
+    article_id = f"{parts.hostname}{parts.path}".rstrip("/") or str(parts.hostname)
+    name = PurePosixPath(parts.path).stem or str(parts.hostname)
+    return read_document(fetched.data, fetched.kind, article_id, name, url, warnings, url=fetched.url)
+
+
+def read_document(
+    data: bytes, kind: str, article_id: str, name: str, where: str, warnings: list[str], *, url: str | None = None
+) -> list[Article]:
+    """One document's bytes as articles: ``kind`` is its suffix (``.html``, ``.pdf``, ``.txt``, ...).
+
+    Files, links and chat uploads all come through here, so each format is read one way.
+    ``name`` (a file name without suffix) titles an article that names no title itself.
+    """
+    fallback = _title_from_name(name)
+    if kind in HTML_SUFFIXES:
+        from retrieval.webpage import read_html  # trafilatura loads slowly; only when a page is read
+
+        found: Article | str = read_html(data, article_id=article_id, fallback_title=fallback, url=url)
+    elif kind in PDF_SUFFIXES:
+        from retrieval.pdf import read_pdf
+
+        found = read_pdf(data, article_id=article_id, fallback_title=fallback)
+    else:
+        text = _decoded(data, where, warnings)
+        if text is None:
+            return []
+        if kind in JSONL_SUFFIXES:
+            return list(_read_jsonl(where, text, warnings))
+        found = parse_text_article(text, article_id=article_id, fallback_title=fallback)
+    if isinstance(found, str):
+        warnings.append(f"{where}: {_skipped(found)}")
+        return []
+    if url and not found.url:  # fetched: cite where it came from (a page's own canonical link wins)
+        found = replace(found, url=url)
+    if not any(p.strip() for p in found.paragraphs):
+        warnings.append(f"{where}: no text, skipped")
+        return []
+    if not _encodable(found):
+        warnings.append(f"{where}: text that is not valid Unicode, skipped")
+        return []
+    return [replace(found, origin=where)]
+
+
+def _skipped(reason: str) -> str:
+    reason = reason.strip().rstrip(".")
+    return reason if reason.endswith("skipped") else f"{reason}, skipped"
 
 
 def _without_huge_paragraphs(article: Article, warnings: list[str]) -> Article:
@@ -98,7 +169,7 @@ def _files(root: Path, warnings: list[str]) -> Iterator[tuple[Path, str]]:
     """
     if not root.is_dir():
         if root.suffix.lower() not in SUFFIXES:
-            warnings.append(f"{root}: not a .txt, .md or .jsonl file, skipped")
+            warnings.append(f"{root}: not a {KINDS} file, skipped")
             return
         yield Path(os.path.realpath(root)), root.stem  # named by the operator: followed if a link
         return
@@ -138,8 +209,8 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def _read_text(path: Path, warnings: list[str]) -> str | None:
-    """The file's text, or None (with a warning) for anything that is not a readable text file.
+def _read_bytes(path: Path, warnings: list[str]) -> bytes | None:
+    """The file's bytes, or None (with a warning) for anything that is not a readable regular file.
 
     A checked file can be swapped before it is read, so the checks run on the open descriptor:
     opened without following links, non-blocking (a FIFO cannot hang the build), and at most
@@ -164,27 +235,25 @@ def _read_text(path: Path, warnings: list[str]) -> str | None:
     if len(data) > MAX_FILE_BYTES:
         warnings.append(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB, skipped")
         return None
+    return data
+
+
+def _decoded(data: bytes, where: str, warnings: list[str]) -> str | None:
     if b"\0" in data:
-        warnings.append(f"{path}: binary file, skipped")
+        warnings.append(f"{where}: binary file, skipped")
         return None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        warnings.append(f"{path}: not UTF-8 text (byte {exc.start}), skipped")
+        warnings.append(f"{where}: not UTF-8 text (byte {exc.start}), skipped")
         return None
 
 
 def _read_file(path: Path, article_id: str, warnings: list[str]) -> list[Article]:
-    text = _read_text(path, warnings)
-    if text is None:
+    data = _read_bytes(path, warnings)
+    if data is None:
         return []
-    if path.suffix.lower() in JSONL_SUFFIXES:
-        return list(_read_jsonl(path, text, warnings))
-    article = parse_text_article(text, article_id=article_id, fallback_title=_title_from_name(path.stem))
-    if not article.paragraphs:
-        warnings.append(f"{path}: no text, skipped")
-        return []
-    return [replace(article, origin=str(path))]
+    return read_document(data, path.suffix.lower(), article_id, path.stem, str(path), warnings)
 
 
 def _title_from_name(stem: str) -> str:
@@ -198,6 +267,21 @@ def split_paragraphs(text: str) -> list[str]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     blocks = (_SPACES.sub(" ", block).strip() for block in _BLANK_LINES.split(text))
     return [b for b in blocks if b]
+
+
+def post_article(text: str, *, article_id: str, date: str | None = None, url: str | None = None) -> Article | None:
+    """A short post (a forwarded channel message) as an article: its first line is the title.
+
+    Posts separate paragraphs with single line breaks, so each non-empty line is a paragraph;
+    the first line is also the only paragraph of a one-line post.
+    """
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n")]
+    lines = [line for line in lines if line]
+    if not lines:
+        return None
+    title = lines[0] if len(lines[0]) <= 120 else lines[0][:119].rstrip() + "…"
+    body = lines[1:] or lines
+    return Article(article_id=article_id, title=title, paragraphs=tuple(body), date=date, url=url)
 
 
 def parse_text_article(text: str, *, article_id: str, fallback_title: str) -> Article:
@@ -215,7 +299,7 @@ def parse_text_article(text: str, *, article_id: str, fallback_title: str) -> Ar
     return Article(article_id=article_id, title=title, paragraphs=tuple(paragraphs), date=date, place=place)
 
 
-def _read_jsonl(path: Path, text: str, warnings: list[str]) -> Iterator[Article]:
+def _read_jsonl(path: str, text: str, warnings: list[str]) -> Iterator[Article]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -239,7 +323,8 @@ def _read_jsonl(path: Path, text: str, warnings: list[str]) -> Iterator[Article]
 
 def _encodable(article: Article) -> bool:
     """JSON can spell lone surrogates ("\\ud800") that no UTF-8 file or database can hold."""
-    fields = (article.article_id, article.title, article.date, article.url, article.source, *article.paragraphs)
+    a = article
+    fields = (a.article_id, a.title, a.date, a.url, a.source, a.author, *a.paragraphs)
     try:
         for text in fields:
             if text:

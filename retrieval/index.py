@@ -44,7 +44,7 @@ import numpy as np
 
 from embeddings import Embedder, EmbeddingCache, model_label
 from retrieval import vectors
-from retrieval.corpus import read_corpus
+from retrieval.corpus import KINDS, read_corpus
 from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch, NotAnIndex
 from retrieval.records import Article, IndexInfo
 from retrieval.store import Store, StoreWriter
@@ -52,7 +52,7 @@ from retrieval.text import chunk_paragraphs, salient_names
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 2: no sentence FTS table (sentences are scored in Python)
+FORMAT = 3  # 2: no sentence FTS table (sentences are scored in Python); 3: author, paragraph pages
 INDEX_ENV = "CITEBOT_INDEX"
 CURRENT, BUILDS, LOCK = "current", "builds", ".lock"
 MANIFEST, STORE, FAISS, SENTENCES, CACHE = (
@@ -98,7 +98,8 @@ class BuildReport:
 
 
 def article_digest(article: Article) -> str:
-    payload = [article.title, article.date, article.place, article.url, article.source, list(article.paragraphs)]
+    a = article
+    payload = [a.title, a.date, a.place, a.url, a.source, a.author, list(a.paragraphs), list(a.pages or ())]
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -182,8 +183,10 @@ def _lock(index_dir: Path) -> Any:
     return lock
 
 
-def build_index(paths: Sequence[Path], index_dir: Path, embedder: Embedder, *, progress: bool = False) -> BuildReport:
-    """(Re)build the index at ``index_dir`` from the articles under ``paths``.
+def build_index(
+    paths: Sequence[Path | str], index_dir: Path, embedder: Embedder, *, progress: bool = False
+) -> BuildReport:
+    """(Re)build the index at ``index_dir`` from the articles under ``paths`` (and at links).
 
     Incremental: an unchanged corpus is detected from its digest and nothing is rebuilt;
     otherwise only passages whose text is not in the previous build's cache are embedded.
@@ -192,11 +195,32 @@ def build_index(paths: Sequence[Path], index_dir: Path, embedder: Embedder, *, p
     corpus = read_corpus(paths)
     if not corpus.articles:
         shown = ", ".join(str(p) for p in paths)
-        raise CorpusError(f"no articles found in {shown} (readable .txt, .md or .jsonl files)")
+        why = "; ".join(corpus.warnings[:3]) + (
+            f"; and {len(corpus.warnings) - 3} more" if len(corpus.warnings) > 3 else ""
+        )
+        raise CorpusError(
+            f"no articles found in {shown} (readable {KINDS} files, or links to them)" + (f": {why}" if why else "")
+        )
+    return build_articles(
+        corpus.articles, index_dir, embedder, warnings=corpus.warnings, progress=progress, started=started
+    )
+
+
+def build_articles(
+    articles: list[Article],
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    warnings: Sequence[str] = (),
+    progress: bool = False,
+    started: float | None = None,
+) -> BuildReport:
+    """(Re)build the index at ``index_dir`` from articles already read (a chat's collection)."""
+    started = time.perf_counter() if started is None else started
     claim_index_dir(index_dir)
     lock = _lock(index_dir)
     try:
-        return _build_locked(corpus.articles, corpus.warnings, index_dir, embedder, progress, started)
+        return _build_locked(articles, list(warnings), index_dir, embedder, progress, started)
     finally:
         lock.release()
 

@@ -81,7 +81,7 @@ class Library:
 
     def citation(self, article_id: str, number: int) -> Citation:
         title, date, url = self.index.store.article_meta([article_id])[article_id]
-        return Citation(article_id, title, date, number, url)
+        return Citation(article_id, title, date, number, url, self.index.store.paragraph_page(article_id, number))
 
     def paragraph(self, article_id: str, number: int) -> str | None:
         return self.index.store.paragraph_text(article_id, number)

@@ -20,8 +20,10 @@ class Article:
     date: str | None = None
     place: str | None = None
     url: str | None = None
-    source: str | None = None  # the publisher, when the article says
+    source: str | None = None  # the publisher (site name), when the article says
     origin: str | None = None  # file (and line) it was read from, for messages only
+    author: str | None = None
+    pages: tuple[int, ...] | None = None  # PDFs: the 1-based page each paragraph starts on
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Passage:
     start: int  # character offsets of the window within the paragraph
     end: int
     text: str
+    page: int | None = None  # PDFs: the page its paragraph starts on
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Citation:
     date: str | None
     paragraph: int
     url: str | None = None
+    page: int | None = None  # PDFs: the page the paragraph starts on
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class Quote:
             "title": self.citation.title,
             "date": self.citation.date,
             "paragraph": self.citation.paragraph,
+            "page": self.citation.page,
+            "url": self.citation.url,
             "start": self.start,
             "end": self.end,
             "score": round(self.score, 4),

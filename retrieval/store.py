@@ -25,10 +25,10 @@ SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE articles (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,
-    date TEXT, place TEXT, url TEXT, source TEXT, digest TEXT NOT NULL, paragraphs INTEGER NOT NULL);
+    date TEXT, place TEXT, url TEXT, source TEXT, author TEXT, digest TEXT NOT NULL, paragraphs INTEGER NOT NULL);
 CREATE TABLE paragraphs (
     id INTEGER PRIMARY KEY, article INTEGER NOT NULL REFERENCES articles(id),
-    number INTEGER NOT NULL, text TEXT NOT NULL, UNIQUE (article, number));
+    number INTEGER NOT NULL, text TEXT NOT NULL, page INTEGER, UNIQUE (article, number));
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, paragraph INTEGER NOT NULL REFERENCES paragraphs(id),
     start INTEGER NOT NULL, "end" INTEGER NOT NULL);
@@ -179,14 +179,26 @@ class StoreWriter:
         """Store an article and its paragraphs; returns the paragraph row ids."""
         self._article += 1
         a = article
-        row = (self._article, a.article_id, a.title, a.date, a.place, a.url, a.source, digest, len(a.paragraphs))
-        self.db.execute("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)", row)
+        row = (
+            self._article,
+            a.article_id,
+            a.title,
+            a.date,
+            a.place,
+            a.url,
+            a.source,
+            a.author,
+            digest,
+            len(a.paragraphs),
+        )
+        self.db.execute("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)", row)
         ids = list(range(self._paragraph + 1, self._paragraph + 1 + len(article.paragraphs)))
+        pages = a.pages or (None,) * len(ids)
         self.db.executemany(
-            "INSERT INTO paragraphs VALUES (?,?,?,?)",
+            "INSERT INTO paragraphs VALUES (?,?,?,?,?)",
             [
-                (pid, self._article, n, text)
-                for n, (pid, text) in enumerate(zip(ids, article.paragraphs, strict=False), 1)
+                (pid, self._article, n, text, page)
+                for n, (pid, text, page) in enumerate(zip(ids, article.paragraphs, pages, strict=True), 1)
             ],
         )
         self._paragraph += len(ids)
@@ -243,6 +255,20 @@ class Store:
     def article_digests(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT article_id, digest FROM articles"))
 
+    def full_articles(self) -> list[Article]:
+        """Every article as it was indexed, in index order: a chat's collection is rebuilt from these."""
+        out = []
+        for row_id, aid, title, date, place, url, source, author in self.db.execute(
+            "SELECT id, article_id, title, date, place, url, source, author FROM articles ORDER BY id"
+        ).fetchall():
+            rows = self.db.execute(
+                "SELECT text, page FROM paragraphs WHERE article = ? ORDER BY number", (row_id,)
+            ).fetchall()
+            pages = tuple(p for _, p in rows) if rows and all(p is not None for _, p in rows) else None
+            paragraphs = tuple(t for t, _ in rows)
+            out.append(Article(aid, title, paragraphs, date, place, url, source, author=author, pages=pages))
+        return out
+
     def articles(self) -> list[ArticleInfo]:
         rows = self.db.execute("SELECT article_id, title, date, paragraphs, url FROM articles ORDER BY id")
         return [ArticleInfo(*row) for row in rows]
@@ -253,12 +279,15 @@ class Store:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"""SELECT s.id, a.article_id, p.number, s.start, s."end", p.text
+            f"""SELECT s.id, a.article_id, p.number, s.start, s."end", p.text, p.page
                 FROM passages s JOIN paragraphs p ON p.id = s.paragraph JOIN articles a ON a.id = p.article
                 WHERE s.id IN ({marks})""",
             list(ids),
         )
-        return {pid: Passage(pid, aid, num, start, end, text[start:end]) for pid, aid, num, start, end, text in rows}
+        return {
+            pid: Passage(pid, aid, num, start, end, text[start:end], page)
+            for pid, aid, num, start, end, text, page in rows
+        }
 
     def sentences_of(self, passage_ids: Sequence[int]) -> dict[int, list[tuple[int, int, int]]]:
         """For each passage, its sentences as (sentence id, start, end) within the paragraph."""
@@ -336,12 +365,20 @@ class Store:
         return {aid: (title, date, url) for aid, title, date, url in rows}
 
     def paragraph_text(self, article_id: str, number: int) -> str | None:
-        row = self.db.execute(
-            "SELECT p.text FROM paragraphs p JOIN articles a ON a.id = p.article"
+        row = self._paragraph(article_id, number)
+        return row[0] if row else None
+
+    def paragraph_page(self, article_id: str, number: int) -> int | None:
+        """The page a PDF's paragraph starts on (None for other articles)."""
+        row = self._paragraph(article_id, number)
+        return row[1] if row else None
+
+    def _paragraph(self, article_id: str, number: int) -> tuple[str, int | None] | None:
+        return self.db.execute(
+            "SELECT p.text, p.page FROM paragraphs p JOIN articles a ON a.id = p.article"
             " WHERE a.article_id = ? AND p.number = ?",
             (article_id, number),
         ).fetchone()
-        return row[0] if row else None
 
     def close(self) -> None:
         for db in self._connections:

@@ -82,8 +82,9 @@ def test_json_schema(library: Library) -> None:
     assert set(data) == {"question", "answered", "confidence", "quotes", "closest"}
     assert isinstance(data["answered"], bool) and 0 <= data["confidence"] <= 1 and data["closest"] is None
     quote = data["quotes"][0]
-    assert set(quote) == {"text", "article_id", "title", "date", "paragraph", "start", "end", "score"}
+    assert set(quote) == {"text", "article_id", "title", "date", "paragraph", "page", "url", "start", "end", "score"}
     assert isinstance(quote["paragraph"], int) and quote["paragraph"] >= 1
+    assert quote["page"] is None and quote["url"] is None  # a .txt article has neither
     assert isinstance(quote["start"], int) and quote["end"] - quote["start"] == len(quote["text"])
     declined = library.answer("How do I cook borscht?").to_dict()
     assert declined["quotes"] == [] and set(declined["closest"]) == set(quote)

@@ -152,12 +152,12 @@ def test_a_fifo_or_growing_file_swapped_in_after_listing_cannot_hang_or_flood(
     os.mkfifo(fifo)
     warnings: list[str] = []
     with deadline(10):
-        assert corpus_module._read_text(fifo, warnings) is None
+        assert corpus_module._read_bytes(fifo, warnings) is None
     assert "not a regular file" in warnings[-1]
     big = tmp_path / "big.txt"
     big.write_text("word " * 1000)
     monkeypatch.setattr(corpus_module, "MAX_FILE_BYTES", 1000)  # as if it grew after it was listed
-    assert corpus_module._read_text(big, warnings) is None and "larger than" in warnings[-1]
+    assert corpus_module._read_bytes(big, warnings) is None and "larger than" in warnings[-1]
     link = tmp_path / "link.txt"
     link.symlink_to(big)  # a file replaced by a link after listing is not followed
-    assert corpus_module._read_text(link, warnings) is None and "became a link" in warnings[-1]
+    assert corpus_module._read_bytes(link, warnings) is None and "became a link" in warnings[-1]
