@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from retrieval import Answer, ArticleInfo, IndexInfo, Library, QuestionError
+from retrieval.collections import Added, CollectionError, Collections
+from retrieval.fetch import FetchError, fetch
+from retrieval.records import Article
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "Sorry, I can't answer right now. Please try again later."
@@ -25,6 +28,7 @@ class HelpReply:
 @dataclass(frozen=True)
 class SourcesReply:
     articles: tuple[ArticleInfo, ...]
+    added: tuple[ArticleInfo, ...] = ()  # this chat's own documents, numbered from 1 for /remove
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,14 @@ class ProblemReply:
     message: str
 
 
-Reply = HelpReply | SourcesReply | AboutReply | AnswerReply | ProblemReply
+@dataclass(frozen=True)
+class NoticeReply:
+    """What was done (a document added or removed), in one or two sentences."""
+
+    message: str
+
+
+Reply = HelpReply | SourcesReply | AboutReply | AnswerReply | ProblemReply | NoticeReply
 
 COMMANDS = {
     "start": "what citebot is and what it knows",
@@ -52,46 +63,87 @@ COMMANDS = {
     "sources": "the articles it answers from",
     "about": "model, index size and build time",
     "ask": "ask a question (in groups: /ask your question)",
+    "remove": "admins: remove a document added in this chat (/remove 2)",
 }
 
 
 class Conversation:
-    """Turns one incoming text into one ``Reply``."""
+    """Turns one incoming text into one ``Reply``.
 
-    def __init__(self, library: Library):
+    ``chat`` names the conversation's own collection (documents added there, answering only
+    there); None (the terminal) answers from the shared library alone.
+    """
+
+    def __init__(self, library: Library, collections: Collections | None = None):
         self.library = library
+        self.collections = collections or Collections(library)
 
-    def reply(self, text: str, *, top: int | None = None) -> Reply:
+    def reply(self, text: str, *, top: int | None = None, chat: int | None = None) -> Reply:
         """A command's reply, or the answer to a question."""
-        return _guarded(lambda: self._reply(text, top=top))
+        return _guarded(lambda: self._reply(text, top=top, chat=chat))
 
-    def ask(self, question: str, *, top: int | None = None) -> Reply:
+    def ask(self, question: str, *, top: int | None = None, chat: int | None = None) -> Reply:
         """The answer to ``question``, even if it looks like a command."""
-        return _guarded(lambda: AnswerReply(self.library.answer(question, top=top)))
+        return _guarded(lambda: AnswerReply(self.collections.answer(question, chat, top=top)))
 
-    def _reply(self, text: str, *, top: int | None) -> Reply:
+    def _reply(self, text: str, *, top: int | None, chat: int | None) -> Reply:
         command, _, rest = text.strip().partition(" ")
         if command.startswith("/") and len(command) > 1:
             name = command[1:].split("@", 1)[0].lower()
             if name in ("start", "help"):
                 return HelpReply(tuple(self.library.sources()), tuple(self.library.examples()))
             if name == "sources":
-                return SourcesReply(tuple(self.library.sources()))
+                return SourcesReply(tuple(self.library.sources()), tuple(self.collections.sources(chat)))
             if name == "about":
                 return AboutReply(self.library.about())
             if name == "ask":
                 if not rest.strip():
                     return ProblemReply("Add your question after /ask, for example: /ask who said what?")
-                return AnswerReply(self.library.answer(rest, top=top))
+                return AnswerReply(self.collections.answer(rest, chat, top=top))
             return ProblemReply(f"I don't know the command /{name[:32]}. Try /help.")
-        return AnswerReply(self.library.answer(text, top=top))
+        return AnswerReply(self.collections.answer(text, chat, top=top))
+
+    # --- a chat's own documents (the front end checks who may) ------------------------------
+
+    def add_document(self, chat: int, data: bytes, kind: str, name: str) -> Reply:
+        return _guarded(lambda: _added(self.collections.add_document(chat, data, kind, name)))
+
+    def add_link(self, chat: int, url: str) -> Reply:
+        def add() -> Reply:
+            fetched = fetch(url)
+            name = fetched.url.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "page"
+            return _added(self.collections.add_document(chat, fetched.data, fetched.kind, name, url=fetched.url))
+
+        return _guarded(add)
+
+    def add_article(self, chat: int, article: Article) -> Reply:
+        """A forwarded post, already made into an article by the front end."""
+        return _guarded(lambda: _added(self.collections.add(chat, article)))
+
+    def remove(self, chat: int, argument: str) -> Reply:
+        def remove() -> Reply:
+            if not argument.strip().isdigit():
+                return ProblemReply("Say which document: /remove 2 removes the second one /sources lists.")
+            gone = self.collections.remove(chat, int(argument.strip()))
+            return NoticeReply(f"Removed “{gone.title}”: it no longer answers here.")
+
+        return _guarded(remove)
+
+
+def _added(added: Added) -> Reply:
+    a = added.article
+    when = f" ({a.date})" if a.date else ""
+    return NoticeReply(
+        f"Added “{a.title}”{when}: {a.paragraphs} paragraph{'' if a.paragraphs == 1 else 's'}, "
+        f"citable now in this chat only. /remove {added.number} removes it."
+    )
 
 
 def _guarded(make: Callable[[], Reply]) -> Reply:
     """``make()``, with a bad question as a polite problem and any failure as a private one."""
     try:
         return make()
-    except QuestionError as exc:
+    except (QuestionError, CollectionError, FetchError) as exc:
         return ProblemReply(str(exc))
     except Exception:
         # the detail (paths, files, traces) is for the operator's log, not for whoever asked

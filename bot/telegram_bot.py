@@ -23,9 +23,10 @@ from telegram import (
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
+    MessageOriginChannel,
     Update,
 )
-from telegram.constants import ChatAction, ChatType, MessageEntityType
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -49,15 +50,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot.conversation import COMMANDS, AnswerReply, Conversation, Reply
+from bot.conversation import COMMANDS, AnswerReply, Conversation, ProblemReply, Reply
 from bot.telegram_html import article_key, paragraph_html, reply_html
 from bot.throttle import Throttle, Verdict
 from bot.webhook import Webhook, serve_webhook
 from retrieval import Answer
+from retrieval.corpus import post_article
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV, API_ENV, ALLOWED_ENV = "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "CITEBOT_ALLOWED_CHATS"
+ADMINS_ENV = "CITEBOT_ADMINS"  # user ids that may add and remove documents
+GROUP_ADMINS_ENV = "CITEBOT_GROUP_ADMINS"  # "1": a group's own administrators may too
 RATE_ENV = "CITEBOT_USER_RATE"  # "BURST/SECONDS": questions at once, then one per SECONDS
 TYPING_ENV = "CITEBOT_TYPING_AFTER"  # seconds of work before "typing…" is shown
 # Most answers take milliseconds: an indicator for those would only spend a request of
@@ -76,6 +80,16 @@ GONE = "That paragraph is no longer in the index."
 # data comes back from the client and can be forged, so anything else is refused.
 _PARAGRAPH_BUTTON = re.compile(r"p:([A-Za-z0-9_-]{8}):([1-9][0-9]{0,8})", re.ASCII)
 EDITED = "I answer new messages only: please send the question again."
+ADMINS_ONLY = "Thanks! Only this bot's admins can add documents here, so I have not read it."
+NOT_A_DOCUMENT = "I can add .html, .pdf, .txt and .md files: that one is none of them."
+MAX_DOWNLOAD = 20 * 1024 * 1024  # what the Bot API lets a bot download
+TOO_BIG = f"That file is over {MAX_DOWNLOAD // 2**20} MB, more than a bot may download."
+NO_DOWNLOAD = "I could not download that file from Telegram: please send it again."
+DOCUMENT_KINDS = {
+    ".html": ".html", ".htm": ".html", ".pdf": ".pdf", ".txt": ".txt", ".md": ".md", ".markdown": ".md",
+    "text/html": ".html", "application/pdf": ".pdf", "text/plain": ".txt", "text/markdown": ".md",
+}  # fmt: skip
+_LINK = re.compile(r"https?://\S{1,2000}", re.IGNORECASE)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -92,6 +106,8 @@ class BotConfig:
     user_burst: int = 5
     user_interval: float = 3.0
     typing_after: float = TYPING_AFTER
+    admins: frozenset[int] = frozenset()
+    group_admins: bool = False
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
@@ -124,7 +140,20 @@ def config_from_env(environ: dict[str, str] | None = None) -> BotConfig:
             raise ValueError
     except ValueError:
         raise SetupError(f"{TYPING_ENV} must be a number of seconds, e.g. 0.3") from None
-    return BotConfig(token, api, allowed, user_burst=burst, user_interval=interval, typing_after=typing_after)
+    try:
+        admins = frozenset(int(x) for x in env.get(ADMINS_ENV, "").split(",") if x.strip())
+    except ValueError:
+        raise SetupError(f"{ADMINS_ENV} must be comma-separated Telegram user ids, e.g. 12345,67890") from None
+    return BotConfig(
+        token,
+        api,
+        allowed,
+        user_burst=burst,
+        user_interval=interval,
+        typing_after=typing_after,
+        admins=admins,
+        group_admins=env.get(GROUP_ADMINS_ENV, "").strip() == "1",
+    )
 
 
 class TokenFilter(logging.Filter):
@@ -153,6 +182,8 @@ class CitebotTelegram:
         self._private_notified: set[int] = set()
         self.throttle = Throttle(config.user_burst, config.user_interval)
         self._keys: tuple[str, dict[str, str]] = ("", {})
+        self._refused: set[tuple[int, int]] = set()  # (chat, user) told in a group that only admins add
+        self._warming: asyncio.Task[None] | None = None
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -172,8 +203,11 @@ class CitebotTelegram:
         # new messages only: an edited command gets the "send it again" hint, not a second answer
         new = filters.UpdateType.MESSAGE
         app.add_handler(CommandHandler("ask", self.on_ask, filters=new))
+        app.add_handler(CommandHandler("remove", self.on_remove, filters=new))
         app.add_handler(CommandHandler(["start", "help", "sources", "about"], self.on_command, filters=new))
         app.add_handler(MessageHandler(filters.UpdateType.EDITED, self.on_edited))
+        app.add_handler(MessageHandler(filters.Document.ALL & new, self.on_document))
+        app.add_handler(MessageHandler(filters.FORWARDED & (filters.TEXT | filters.CAPTION) & new, self.on_forward))
         app.add_handler(MessageHandler(filters.TEXT & filters.UpdateType.MESSAGE, self.on_text))
         app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self.on_other))
         app.add_handler(CallbackQueryHandler(self.on_button))
@@ -181,6 +215,8 @@ class CitebotTelegram:
         return app
 
     async def _post_init(self, app: Application) -> None:
+        if self.config.admins or self.config.group_admins:  # someone may add a document: load its encoder now
+            self._warming = asyncio.create_task(asyncio.to_thread(self.conversation.collections.warm_up))
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS.items()])
         log.info("bot ready", extra={"username": app.bot.username})
 
@@ -207,14 +243,109 @@ class CitebotTelegram:
         if message is None or not self._addressed_command(message, context):
             return
         command = message.text.split()[0].split("@")[0].lower()
-        await self._respond(message, lambda: self.conversation.reply(command), typing=False)
+        chat = message.chat.id
+        await self._respond(message, lambda: self.conversation.reply(command, chat=chat), typing=False)
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed_command(message, context):
             return
-        question = " ".join(context.args or ())
-        await self._respond(message, lambda: self.conversation.reply(f"/ask {question}"))
+        question, chat = " ".join(context.args or ()), message.chat.id
+        await self._respond(message, lambda: self.conversation.reply(f"/ask {question}", chat=chat))
+
+    # --- a chat's own documents ---------------------------------------------------------
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An admin's file is downloaded and added to this chat; anyone else's is never downloaded."""
+        message = update.effective_message
+        if message is None or message.document is None or not await self._allowed_pace(message):
+            return
+        if not await self._is_admin(message, context):
+            await self._refuse(message)
+            return
+        document = message.document
+        kind = _document_kind(document.file_name, document.mime_type)
+        if kind is None:
+            await self._send(message, escape(NOT_A_DOCUMENT), None)
+            return
+        if (document.file_size or 0) > MAX_DOWNLOAD:
+            await self._send(message, escape(TOO_BIG), None)
+            return
+        typing_task = asyncio.create_task(self._keep_typing(message))
+        try:
+            file = await context.bot.get_file(document.file_id)
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            log.warning("document download failed", extra={"chat": message.chat.id, "error": type(exc).__name__})
+            typing_task.cancel()
+            await self._send(message, escape(NO_DOWNLOAD), None)
+            return
+        typing_task.cancel()
+        name = (document.file_name or "document").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or "document"
+        chat = message.chat.id
+        await self._respond(message, lambda: self.conversation.add_document(chat, data, kind, name), paced=False)
+
+    async def on_forward(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A channel post an admin forwards is added as an article; other forwards are plain messages."""
+        message = update.effective_message
+        if message is None:
+            return
+        origin = message.forward_origin
+        if not isinstance(origin, MessageOriginChannel) or not await self._is_admin(message, context):
+            if message.text:
+                await self.on_text(update, context)
+            return
+        username = origin.chat.username
+        url = f"https://t.me/{username}/{origin.message_id}" if username else None
+        article = post_article(
+            message.text or message.caption or "",
+            article_id=f"post-{origin.chat.id}-{origin.message_id}",
+            date=origin.date.date().isoformat(),
+            url=url,
+        )
+        if article is None:
+            return
+        chat = message.chat.id
+        await self._respond(message, lambda: self.conversation.add_article(chat, article))
+
+    async def on_remove(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or not self._addressed_command(message, context):
+            return
+        if not await self._is_admin(message, context):
+            await self._respond(message, lambda: ProblemReply("Only this bot's admins can remove documents."))
+            return
+        argument, chat = " ".join(context.args or ()), message.chat.id
+        await self._respond(message, lambda: self.conversation.remove(chat, argument))
+
+    async def _is_admin(self, message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        """Listed in CITEBOT_ADMINS, or (with CITEBOT_GROUP_ADMINS=1) an administrator of this group."""
+        user = message.from_user
+        if user is not None and user.id in self.config.admins and message.sender_chat is None:
+            return True
+        if not self.config.group_admins or message.chat.type == ChatType.PRIVATE:
+            return False
+        if message.sender_chat is not None:  # an anonymous administrator speaks as the group itself
+            return message.sender_chat.id == message.chat.id
+        if user is None:
+            return False
+        try:
+            member = await context.bot.get_chat_member(message.chat.id, user.id)
+        except TelegramError as exc:
+            log.info("admin check failed", extra={"chat": message.chat.id, "error": type(exc).__name__})
+            return False
+        return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+
+    async def _refuse(self, message: Message) -> None:
+        """One polite refusal: every time in a private chat (paced), once per person in a group."""
+        if message.chat.type != ChatType.PRIVATE:
+            key = (message.chat.id, sender_key(message))
+            if key in self._refused:
+                return
+            if len(self._refused) > 100_000:
+                self._refused.clear()
+            self._refused.add(key)
+        await self._send(message, escape(ADMINS_ONLY), None)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -226,12 +357,21 @@ class CitebotTelegram:
             if stripped is None:
                 return
             text = stripped
+        chat = message.chat.id
         if text.startswith("/"):  # an unknown command (known ones have handlers)
             if message.chat.type != ChatType.PRIVATE and not self._addressed_command(message, context, strict=True):
                 return
-            await self._respond(message, lambda: self.conversation.reply(text), typing=False)
+            await self._respond(message, lambda: self.conversation.reply(text, chat=chat), typing=False)
             return
-        await self._respond(message, lambda: self.conversation.ask(text))
+        if _LINK.fullmatch(text.strip()):  # a bare link: an article to add, not a question
+            if not await self._is_admin(message, context):
+                if await self._allowed_pace(message):
+                    await self._refuse(message)
+                return
+            link = text.strip()
+            await self._respond(message, lambda: self.conversation.add_link(chat, link))
+            return
+        await self._respond(message, lambda: self.conversation.ask(text, chat=chat))
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, documents...: a hint in private chats, silence in groups."""
@@ -263,9 +403,9 @@ class CitebotTelegram:
             await self._answer_query(query, GONE)
             return
         await self._answer_query(query, None)
-        found = await asyncio.to_thread(self._paragraph, match[1], int(match[2]))
         if query.message is None or not isinstance(query.message, Message):
             return
+        found = await asyncio.to_thread(self._paragraph, query.message.chat.id, match[1], int(match[2]))
         for chunk in found or [escape(GONE)]:
             await self._send(query.message, chunk, None)
 
@@ -281,13 +421,16 @@ class CitebotTelegram:
 
     # --- helpers ------------------------------------------------------------------------
 
-    async def _respond(self, message: Message, make: Callable[[], Reply], *, typing: bool = True) -> None:
+    async def _respond(
+        self, message: Message, make: Callable[[], Reply], *, typing: bool = True, paced: bool = True
+    ) -> None:
         """Compute and render the reply in a worker thread (with "typing…" shown), then send it.
 
         Rendering is in the thread too: it is linear in the reply, but the event loop serves
-        every chat and must never wait on one reply's work.
+        every chat and must never wait on one reply's work. ``paced=False``: the caller has
+        already spent the sender's budget for this message.
         """
-        if not await self._allowed_pace(message):
+        if paced and not await self._allowed_pace(message):
             return
         typing_task = asyncio.create_task(self._keep_typing(message)) if typing else None
         try:
@@ -365,18 +508,17 @@ class CitebotTelegram:
         ]
         return InlineKeyboardMarkup([buttons])
 
-    def _paragraph(self, key: str, number: int) -> list[str] | None:
-        library = self.conversation.library
+    def _paragraph(self, chat: int, key: str, number: int) -> list[str] | None:
+        """The paragraph behind a button, from the library or this chat's own documents only."""
+        library, shelf = self.conversation.library, self.conversation.collections
         build = library.index.build_id
         if self._keys[0] != build:
             self._keys = (build, {article_key(a.article_id): a.article_id for a in library.sources()})
-        article_id = self._keys[1].get(key)
-        if article_id is None:
-            return None
-        text = library.paragraph(article_id, number)
-        if text is None:
-            return None
-        return paragraph_html(library.citation(article_id, number), text)
+        article_id = self._keys[1].get(key) or next(
+            (a.article_id for a in shelf.sources(chat) if article_key(a.article_id) == key), None
+        )
+        found = shelf.paragraph(chat, article_id, number) if article_id is not None else None
+        return paragraph_html(*found) if found is not None else None
 
     def _addressed_command(self, message: Message, context: ContextTypes.DEFAULT_TYPE, strict: bool = False) -> bool:
         """In groups, ``/cmd@otherbot`` is for another bot; with ``strict``, plain ``/cmd`` is too."""
@@ -405,6 +547,12 @@ class CitebotTelegram:
         if mentioned:
             text = re.sub(rf"@{re.escape(me)}\b", " ", text, flags=re.IGNORECASE)
         return text.strip()
+
+
+def _document_kind(file_name: str | None, mime_type: str | None) -> str | None:
+    """The article format of an uploaded file, by its name's suffix, else its stated type."""
+    suffix = "." + file_name.rsplit(".", 1)[-1].lower() if file_name and "." in file_name else ""
+    return DOCUMENT_KINDS.get(suffix) or DOCUMENT_KINDS.get((mime_type or "").split(";")[0].strip().lower())
 
 
 def sender_key(message: Message) -> int:

@@ -141,6 +141,9 @@ class StandIn:
     faults: list[Fault] = field(default_factory=list)
     webhook: str | None = None
     webhook_secret: str | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, for getFile + download
+    members: dict[tuple[int, int], str] = field(default_factory=dict)  # (chat, user) -> getChatMember status
+    downloads: list[str] = field(default_factory=list)  # file paths the bot downloaded
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -180,6 +183,7 @@ class StandIn:
         self._new_update = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -280,6 +284,49 @@ class StandIn:
             msg["edit_date"] = int(time.time())
         return self.push({"edited_message" if edited else "message": msg})
 
+    def document(
+        self,
+        chat_id: int,
+        data: bytes,
+        file_name: str,
+        mime_type: str = "application/octet-stream",
+        *,
+        user_id: int | None = None,
+        chat_type: str = "private",
+        caption: str | None = None,
+    ) -> int:
+        """A message carrying a file; its content is served by getFile and the file URL."""
+        file_id = f"doc{len(self.files) + 1}"
+        with self._lock:
+            self.files[file_id] = data
+        document = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
+        extra: dict[str, Any] = {"document": document, **({"caption": caption} if caption else {})}
+        return self.message(chat_id, None, chat_type=chat_type, user_id=user_id, extra=extra)
+
+    def forward(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        channel_id: int = -1009999,
+        channel_username: str | None = "harbournews",
+        post_id: int = 57,
+        posted: int = 1654560000,  # 2022-06-07
+        user_id: int | None = None,
+    ) -> int:
+        """A channel post forwarded into a chat."""
+        channel: dict[str, Any] = {"id": channel_id, "type": "channel", "title": "Harbour News"}
+        if channel_username:
+            channel["username"] = channel_username
+        origin = {"type": "channel", "date": posted, "chat": channel, "message_id": post_id}
+        return self.message(chat_id, text, user_id=user_id, extra={"forward_origin": origin})
+
     def callback(self, chat_id: int, data: str, message: dict[str, Any] | None = None) -> int:
         msg = message or {
             "message_id": 1,
@@ -363,6 +410,41 @@ class StandIn:
 
     async def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return BOT_USER
+
+    async def _api_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id"))
+        with self._lock:
+            data = self.files.get(file_id)
+        if data is None:
+            raise ValueError("wrong file_id or the file is temporarily unavailable")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(data),
+            "file_path": f"documents/{file_id}",
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        with self._lock:
+            self.downloads.append(path)
+            data = self.files.get(path.removeprefix("documents/"))
+        return web.Response(body=data) if data is not None else web.Response(status=404)
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat, user = int(params.get("chat_id") or 0), int(params.get("user_id") or 0)
+        with self._lock:
+            status = self.members.get((chat, user), "member")
+        member: dict[str, Any] = {"status": status, "user": self.user(user)}
+        if status == "administrator":  # the rights ChatMemberAdministrator requires
+            rights = "manage_chat delete_messages manage_video_chats restrict_members promote_members change_info"
+            rights += " invite_users post_stories edit_stories delete_stories be_edited"
+            member.update({f"can_{right}": True for right in rights.split()}, is_anonymous=False)
+        elif status == "creator":
+            member.update(is_anonymous=False)
+        return member
 
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> bool:
         self.webhook = None

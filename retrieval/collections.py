@@ -1,0 +1,206 @@
+"""Each chat's own documents: added from the chat, answering only there, beside the shared library.
+
+A chat's collection is a small index of its own (``<library index>/chats/<chat id>/``), built
+with the same atomic rules as the library: an add or a removal builds a new version and swaps
+it in, so a kill mid-add leaves the collection as it was. The collection's store is its own
+source of truth (every article's paragraphs, pages and citation fields are in it), so nothing
+else on disk can disagree with it, and a rebuild of the shared library never touches it.
+
+A question in a chat is answered from the library and from the chat's collection; the more
+confident answer wins (an answer beats a decline).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from embeddings import INDEX_BACKEND, Embedder
+from retrieval.corpus import read_document
+from retrieval.errors import CitebotError
+from retrieval.index import article_digest, build_articles, current_build_id, manifest_model
+from retrieval.library import Library
+from retrieval.records import Answer, Article, ArticleInfo, Citation
+
+log = logging.getLogger(__name__)
+
+CHATS = "chats"
+MAX_DOCUMENTS = 200  # per chat
+MAX_PARAGRAPHS = 5_000  # per added document: embedding more would keep the chat waiting for minutes
+OPEN_COLLECTIONS = 32  # chats whose collection stays open between questions
+
+
+class CollectionError(CitebotError):
+    """A document could not be added or removed; the message is for the person who tried."""
+
+
+@dataclass(frozen=True)
+class Added:
+    article: ArticleInfo
+    number: int  # its number in the chat's list (``/remove N``)
+    seconds: float  # from bytes in hand to citable
+
+
+class Collections:
+    """The library plus every chat's collection: what a question in a given chat is answered from."""
+
+    def __init__(self, library: Library):
+        self.library = library
+        self.root = library.index_dir / CHATS
+        self._open: OrderedDict[int, Library] = OrderedDict()
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._builder: Embedder | None = None
+
+    # --- answering ----------------------------------------------------------------------
+
+    def answer(self, question: str, chat: int | None = None, *, top: int | None = None) -> Answer:
+        shared = self.library.answer(question, top=top)
+        own = self._collection(chat)
+        if own is None:
+            return shared
+        return better(shared, own.answer(question, top=top))
+
+    def sources(self, chat: int | None) -> list[ArticleInfo]:
+        """The chat's added documents, in the order they were added (numbered from 1 for /remove)."""
+        own = self._collection(chat)
+        return own.sources() if own is not None else []
+
+    def lookup(self, chat: int | None, article_id: str) -> Library | None:
+        """The library (shared or the chat's own) that holds ``article_id``."""
+        own = self._collection(chat)
+        if own is not None and any(a.article_id == article_id for a in own.sources()):
+            return own
+        if any(a.article_id == article_id for a in self.library.sources()):
+            return self.library
+        return None
+
+    def paragraph(self, chat: int | None, article_id: str, number: int) -> tuple[Citation, str] | None:
+        holder = self.lookup(chat, article_id)
+        text = holder.paragraph(article_id, number) if holder is not None else None
+        return (holder.citation(article_id, number), text) if holder is not None and text is not None else None
+
+    # --- adding and removing ------------------------------------------------------------
+
+    def add_document(self, chat: int, data: bytes, kind: str, name: str, *, url: str | None = None) -> Added:
+        """Read a document's bytes (``kind``: its suffix) and add it; ``CollectionError`` says why not."""
+        started = time.perf_counter()
+        warnings: list[str] = []
+        found = read_document(data, kind, name, name, name, warnings, url=url)
+        if not found:
+            reason = warnings[0].split(": ", 1)[-1] if warnings else "no text"
+            raise CollectionError(f"I could not read that document: {reason.removesuffix(', skipped')}.")
+        return self.add(chat, found[0], started=started)
+
+    def add(self, chat: int, article: Article, *, started: float | None = None) -> Added:
+        """Add ``article`` to the chat's collection; serialised per chat, atomic on disk."""
+        started = time.perf_counter() if started is None else started
+        with self._lock(chat):
+            current = self._articles(chat)
+            digest = article_digest(replace(article, article_id="", origin=None))
+            for n, old in enumerate(current, 1):
+                if article_digest(replace(old, article_id="", origin=None)) == digest:
+                    raise CollectionError(f"That document is already here, as number {n} in /sources.")
+            if sum(1 for p in article.paragraphs if p.strip()) > MAX_PARAGRAPHS:
+                raise CollectionError(
+                    f"That document has over {MAX_PARAGRAPHS:,} paragraphs, too long to add from a chat: "
+                    "ask the operator to index it with `citebot index`."
+                )
+            if len(current) >= MAX_DOCUMENTS:
+                raise CollectionError(f"This chat already has {MAX_DOCUMENTS} documents: /remove one first.")
+            article = replace(article, article_id=_article_id(chat, article, digest), origin=None)
+            self._build(chat, [*current, article])
+            info = next(a for a in self._collection(chat).sources() if a.article_id == article.article_id)
+            return Added(info, len(current) + 1, time.perf_counter() - started)
+
+    def remove(self, chat: int, number: int) -> ArticleInfo:
+        """Remove the chat's document ``number`` (as /sources numbers them)."""
+        with self._lock(chat):
+            current = self._articles(chat)
+            if not 1 <= number <= len(current):
+                raise CollectionError(
+                    f"There is no document {number} here: /sources lists {len(current)}."
+                    if current
+                    else "This chat has no added documents."
+                )
+            gone = current[number - 1]
+            info = next(a for a in self._collection(chat).sources() if a.article_id == gone.article_id)
+            rest = current[: number - 1] + current[number:]
+            if rest:
+                self._build(chat, rest)
+            else:
+                self._drop(chat)
+            return info
+
+    def warm_up(self) -> None:
+        """Load the passage encoder now (~4 s), so that the first add takes a fraction of a second."""
+        self._encoder().encode(["warm up"])
+
+    # --- inside -------------------------------------------------------------------------
+
+    def _encoder(self) -> Embedder:
+        with self._guard:
+            if self._builder is None:  # passages are embedded as the library's were (fp32)
+                self._builder = Embedder(manifest_model(self.library.index_dir), backend=INDEX_BACKEND)
+            return self._builder
+
+    def _dir(self, chat: int) -> Path:
+        return self.root / str(int(chat))
+
+    def _lock(self, chat: int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(chat, threading.Lock())
+
+    def _collection(self, chat: int | None) -> Library | None:
+        """The chat's opened collection, or None when it has none."""
+        if chat is None:
+            return None
+        with self._guard:
+            own = self._open.get(chat)
+            if own is not None:
+                self._open.move_to_end(chat)
+                return own
+        folder = self._dir(chat)
+        if current_build_id(folder) is None:
+            return None
+        own = Library(folder, self.library.embedder)
+        with self._guard:
+            self._open[chat] = own
+            while len(self._open) > OPEN_COLLECTIONS:
+                self._open.popitem(last=False)
+        return own
+
+    def _articles(self, chat: int) -> list[Article]:
+        own = self._collection(chat)
+        return own.index.store.full_articles() if own is not None else []
+
+    def _build(self, chat: int, articles: list[Article]) -> None:
+        self.root.mkdir(exist_ok=True)
+        build_articles(articles, self._dir(chat), self._encoder())
+        log.info("chat collection rebuilt", extra={"chat": chat, "articles": len(articles)})
+
+    def _drop(self, chat: int) -> None:
+        """Remove the chat's collection: renamed away in one step, then deleted."""
+        with self._guard:
+            self._open.pop(chat, None)
+        folder = self._dir(chat)
+        trash = self.root / f".removed-{chat}-{uuid.uuid4().hex[:8]}"
+        folder.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def better(first: Answer, second: Answer) -> Answer:
+    """The answer to give when two libraries answered one question: an answer beats a decline, then confidence."""
+    return max((first, second), key=lambda a: (a.answered, a.confidence))
+
+
+def _article_id(chat: int, article: Article, digest: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", article.title.lower()).strip("-")[:48] or "document"
+    return f"chat{chat}/{slug}-{digest[:8]}"
