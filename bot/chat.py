@@ -1,22 +1,26 @@
 """The terminal conversation: the same replies as Telegram, rendered for a terminal.
 
 With no terminal attached (stdin is a pipe) it reads one question per line and answers each,
-flushing as it goes, so it can be scripted.
+flushing as it goes, so it can be scripted; with ``--json`` each answer is one JSON line (the
+``ask --json`` schema plus ``"reading"``), and an empty line starts a new conversation.
+The lines of one conversation are read with its earlier turns, as in Telegram.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import threading
 from typing import TextIO
 
 import click
 
-from bot.conversation import Conversation
-from bot.render import terminal
+from bot.conversation import AnswerReply, Conversation, ProblemReply, Reply
+from bot.render import answer_json, terminal
 
 QUIT = {"/quit", "/exit", "/q"}
+WHO = "terminal"  # the one conversation of this process (its memory key)
 
 
 def _warm_up(conversation: Conversation) -> None:
@@ -24,9 +28,12 @@ def _warm_up(conversation: Conversation) -> None:
         conversation.library.warm_up()
 
 
-def run_chat(conversation: Conversation, *, stdin: TextIO | None = None, interactive: bool | None = None) -> None:
+def run_chat(
+    conversation: Conversation, *, stdin: TextIO | None = None, interactive: bool | None = None, as_json: bool = False
+) -> None:
     stdin = stdin or sys.stdin
     interactive = stdin.isatty() if interactive is None else interactive
+    as_json = as_json and not interactive
     if interactive:
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401 - line editing and history for input()
@@ -45,10 +52,24 @@ def run_chat(conversation: Conversation, *, stdin: TextIO | None = None, interac
             return
         text = line.strip()
         if not text:
+            if as_json:
+                conversation.forget(WHO)
             continue
         if text.lower() in QUIT:
             return
-        click.echo(terminal(conversation.reply(text)))
-        if not interactive:
-            click.echo()
+        reply = conversation.reply(text, who=WHO)
+        if as_json:
+            click.echo(_json_line(text, reply))
+        else:
+            click.echo(terminal(reply))
+            if not interactive:
+                click.echo()
         sys.stdout.flush()
+
+
+def _json_line(text: str, reply: Reply) -> str:
+    """One answer as ``ask --json`` prints it, plus ``"reading"``; anything else as ``{"question", "error"}``."""
+    if isinstance(reply, AnswerReply):
+        return answer_json(reply.answer, reading=reply.reading)
+    message = reply.message if isinstance(reply, ProblemReply) else "not a question"
+    return json.dumps({"question": text, "error": message}, ensure_ascii=False)

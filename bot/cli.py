@@ -208,13 +208,18 @@ def ask(
 @index_option
 @model_option
 @backend_option
+@click.option("--json", "as_json", is_flag=True, help="With stdin not a terminal: one JSON answer per line.")
 @friendly_errors
-def chat(index_dir: Path | None, model: str | None, backend: str | None) -> None:
-    """Talk to citebot in the terminal: the same answers and commands as in Telegram."""
+def chat(index_dir: Path | None, model: str | None, backend: str | None, as_json: bool) -> None:
+    """Talk to citebot in the terminal: the same answers and commands as in Telegram.
+
+    With stdin not a terminal, one answer per input line (--json: one JSON object per line,
+    with "reading"); the lines are one conversation, and an empty line starts a new one.
+    """
     from bot.chat import run_chat
     from bot.conversation import Conversation
 
-    run_chat(Conversation(open_library(index_dir, model, backend)))
+    run_chat(Conversation(open_library(index_dir, model, backend)), as_json=as_json)
 
 
 @cli.command("eval")

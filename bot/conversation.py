@@ -7,12 +7,14 @@ conversation; front ends only render the ``Reply`` records.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+from bot.memory import Memory
 from retrieval import Answer, ArticleInfo, IndexInfo, Library, QuestionError
 from retrieval.collections import Added, CollectionError, Collections
 from retrieval.fetch import FetchError, fetch
+from retrieval.followup import Turn
 from retrieval.records import Article
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class AboutReply:
 @dataclass(frozen=True)
 class AnswerReply:
     answer: Answer
+    reading: str | None = None  # the question as it was read, when a follow-up was resolved
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,9 @@ COMMANDS = {
     "about": "model, index size and build time",
     "ask": "ask a question (in groups: /ask your question)",
     "remove": "admins: remove a document added in this chat (/remove 2)",
+    "new": "start afresh: forget the earlier questions",
 }
+FRESH = "Starting afresh: I have forgotten the earlier questions."
 
 
 class Conversation:
@@ -74,22 +79,59 @@ class Conversation:
     there); None (the terminal) answers from the shared library alone.
     """
 
-    def __init__(self, library: Library, collections: Collections | None = None):
+    def __init__(self, library: Library, collections: Collections | None = None, memory: Memory | None = None):
         self.library = library
         self.collections = collections or Collections(library)
+        self.memory = memory or Memory()
 
-    def reply(self, text: str, *, top: int | None = None, chat: int | None = None) -> Reply:
-        """A command's reply, or the answer to a question."""
-        return _guarded(lambda: self._reply(text, top=top, chat=chat))
+    def reply(
+        self,
+        text: str,
+        *,
+        top: int | None = None,
+        chat: int | None = None,
+        who: Hashable | None = None,
+        reply: bool = False,
+    ) -> Reply:
+        """A command's reply, or the answer to a question.
 
-    def ask(self, question: str, *, top: int | None = None, chat: int | None = None) -> Reply:
+        ``who`` keys the conversation's memory (None: every message stands alone); ``reply``
+        says the message answers the bot's last message, so it continues the conversation.
+        """
+        return _guarded(lambda: self._reply(text, top=top, chat=chat, who=who, reply=reply))
+
+    def ask(
+        self,
+        question: str,
+        *,
+        top: int | None = None,
+        chat: int | None = None,
+        who: Hashable | None = None,
+        reply: bool = False,
+    ) -> Reply:
         """The answer to ``question``, even if it looks like a command."""
-        return _guarded(lambda: AnswerReply(self.collections.answer(question, chat, top=top)))
+        return _guarded(lambda: self._answer(question, top=top, chat=chat, who=who, reply=reply))
 
-    def _reply(self, text: str, *, top: int | None, chat: int | None) -> Reply:
+    def forget(self, who: Hashable) -> None:
+        self.memory.forget(who)
+
+    def _answer(self, text: str, *, top: int | None, chat: int | None, who: Hashable | None, reply: bool) -> Reply:
+        history = self.memory.recall(who) if who is not None else []
+        answer, reading = self.collections.answer_in_context(text, history, chat, top=top, reply=reply)
+        if who is not None:
+            self.memory.remember(who, Turn(text, reading or text, answer))
+        return AnswerReply(answer, reading)
+
+    def _reply(
+        self, text: str, *, top: int | None, chat: int | None, who: Hashable | None = None, reply: bool = False
+    ) -> Reply:
         command, _, rest = text.strip().partition(" ")
         if command.startswith("/") and len(command) > 1:
             name = command[1:].split("@", 1)[0].lower()
+            if name == "new":
+                if who is not None:
+                    self.memory.forget(who)
+                return NoticeReply(FRESH)
             if name in ("start", "help"):
                 return HelpReply(tuple(self.library.sources()), tuple(self.library.examples()))
             if name == "sources":
@@ -99,9 +141,9 @@ class Conversation:
             if name == "ask":
                 if not rest.strip():
                     return ProblemReply("Add your question after /ask, for example: /ask who said what?")
-                return AnswerReply(self.collections.answer(rest, chat, top=top))
+                return self._answer(rest, top=top, chat=chat, who=who, reply=reply)
             return ProblemReply(f"I don't know the command /{name[:32]}. Try /help.")
-        return AnswerReply(self.collections.answer(text, chat, top=top))
+        return self._answer(text, top=top, chat=chat, who=who, reply=reply)
 
     # --- a chat's own documents (the front end checks who may) ------------------------------
 

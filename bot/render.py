@@ -17,9 +17,9 @@ LOW_CONFIDENCE = 0.7  # below this an answer carries a hint that it may be off
 _LINE_BREAKS = re.compile(r"[\n\r\v\f\x85\u2028\u2029]")
 
 
-def answer_json(answer: Answer) -> str:
-    """One line of JSON: the schema documented in README ("The JSON answer")."""
-    return json_printable(json.dumps(answer.to_dict(), ensure_ascii=False))
+def answer_json(answer: Answer, **extra: object) -> str:
+    """One line of JSON: the schema documented in README ("The JSON answer"), plus ``extra`` fields."""
+    return json_printable(json.dumps({**answer.to_dict(), **extra}, ensure_ascii=False))
 
 
 def citation_text(quote: Quote) -> str:
@@ -42,7 +42,8 @@ def terminal(reply: Reply) -> str:
     """Plain text (with ANSI styling that click strips when output is not a terminal)."""
     width = _width()
     if isinstance(reply, AnswerReply):
-        return terminal_answer(reply.answer, width)
+        reading = click.style(f"Reading this as: {printable(reply.reading)}\n", dim=True) if reply.reading else ""
+        return reading + terminal_answer(reply.answer, width)
     if isinstance(reply, ProblemReply):
         return click.style(printable(reply.message), fg="yellow")
     if isinstance(reply, NoticeReply):
@@ -56,7 +57,8 @@ def terminal(reply: Reply) -> str:
             "Ask a question in your own words, for example:",
             *(f"  {printable(q)}" for q in reply.examples),
             "",
-            "Commands: /sources (the articles), /about (the index), /help, /quit",
+            "Follow-up questions are read with your last few; /new starts afresh.",
+            "Commands: /sources (the articles), /about (the index), /new, /help, /quit",
         ]
         return "\n".join(lines)
     if isinstance(reply, SourcesReply):

@@ -204,7 +204,7 @@ class CitebotTelegram:
         new = filters.UpdateType.MESSAGE
         app.add_handler(CommandHandler("ask", self.on_ask, filters=new))
         app.add_handler(CommandHandler("remove", self.on_remove, filters=new))
-        app.add_handler(CommandHandler(["start", "help", "sources", "about"], self.on_command, filters=new))
+        app.add_handler(CommandHandler(["start", "help", "sources", "about", "new"], self.on_command, filters=new))
         app.add_handler(MessageHandler(filters.UpdateType.EDITED, self.on_edited))
         app.add_handler(MessageHandler(filters.Document.ALL & new, self.on_document))
         app.add_handler(MessageHandler(filters.FORWARDED & (filters.TEXT | filters.CAPTION) & new, self.on_forward))
@@ -243,15 +243,18 @@ class CitebotTelegram:
         if message is None or not self._addressed_command(message, context):
             return
         command = message.text.split()[0].split("@")[0].lower()
-        chat = message.chat.id
-        await self._respond(message, lambda: self.conversation.reply(command, chat=chat), typing=False)
+        chat, who = message.chat.id, conversation_key(message)
+        await self._respond(message, lambda: self.conversation.reply(command, chat=chat, who=who), typing=False)
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed_command(message, context):
             return
-        question, chat = " ".join(context.args or ()), message.chat.id
-        await self._respond(message, lambda: self.conversation.reply(f"/ask {question}", chat=chat))
+        question, chat, who = " ".join(context.args or ()), message.chat.id, conversation_key(message)
+        reply = self._replies_to_me(message, context)
+        await self._respond(
+            message, lambda: self.conversation.reply(f"/ask {question}", chat=chat, who=who, reply=reply)
+        )
 
     # --- a chat's own documents ---------------------------------------------------------
 
@@ -371,7 +374,8 @@ class CitebotTelegram:
             link = text.strip()
             await self._respond(message, lambda: self.conversation.add_link(chat, link))
             return
-        await self._respond(message, lambda: self.conversation.ask(text, chat=chat))
+        who, reply = conversation_key(message), self._replies_to_me(message, context)
+        await self._respond(message, lambda: self.conversation.ask(text, chat=chat, who=who, reply=reply))
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, documents...: a hint in private chats, silence in groups."""
@@ -529,6 +533,11 @@ class CitebotTelegram:
             return first.split("@", 1)[1].lower() == (context.bot.username or "").lower()
         return not strict
 
+    @staticmethod
+    def _replies_to_me(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        replied = message.reply_to_message
+        return replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id
+
     def _for_me_in_group(self, message: Message, context: ContextTypes.DEFAULT_TYPE) -> str | None:
         """The question if a group message is meant for us (a mention or a reply), else None."""
         me = (context.bot.username or "").lower()
@@ -537,11 +546,7 @@ class CitebotTelegram:
             entity.type == MessageEntityType.MENTION and message.parse_entity(entity).lstrip("@").lower() == me
             for entity in message.entities
         )
-        replied = (
-            message.reply_to_message is not None
-            and message.reply_to_message.from_user is not None
-            and (message.reply_to_message.from_user.id == context.bot.id)
-        )
+        replied = self._replies_to_me(message, context)
         if not (mentioned or replied):
             return None
         if mentioned:
@@ -553,6 +558,13 @@ def _document_kind(file_name: str | None, mime_type: str | None) -> str | None:
     """The article format of an uploaded file, by its name's suffix, else its stated type."""
     suffix = "." + file_name.rsplit(".", 1)[-1].lower() if file_name and "." in file_name else ""
     return DOCUMENT_KINDS.get(suffix) or DOCUMENT_KINDS.get((mime_type or "").split(";")[0].strip().lower())
+
+
+def conversation_key(message: Message) -> tuple[int, int, int]:
+    """Whose follow-ups a message continues: the chat in private; the sender and thread in groups."""
+    if message.chat.type == ChatType.PRIVATE:
+        return (message.chat.id, 0, 0)
+    return (message.chat.id, sender_key(message), message.message_thread_id or 0)
 
 
 def sender_key(message: Message) -> int:

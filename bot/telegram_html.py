@@ -16,7 +16,7 @@ from html import escape
 
 from bot.conversation import AboutReply, AnswerReply, HelpReply, NoticeReply, ProblemReply, Reply, SourcesReply
 from bot.render import LOW_CONFIDENCE, count
-from retrieval import ArticleInfo, Citation, Quote
+from retrieval import Answer, ArticleInfo, Citation, Quote
 
 LIMIT = 4096
 MAX_ARTICLES_LISTED = 30
@@ -169,19 +169,26 @@ def reply_html(reply: Reply) -> list[str]:
 def reply_blocks(reply: Reply) -> list[Block]:
     if isinstance(reply, AnswerReply):
         answer = reply.answer
-        if answer.answered:
-            blocks = [b for q in answer.quotes for b in _quote_blocks(q)]
-            if answer.confidence < LOW_CONFIDENCE:
-                blocks.append(
-                    Block(f"Low confidence ({answer.confidence:.2f}): this may not answer it.", "<i>", "</i>")
-                )
-            return blocks
-        blocks = [Block("The articles don't answer that.", "<b>", "</b>")]
-        if answer.closest:
-            blocks += [Block("Closest match:"), *_quote_blocks(answer.closest)]
-        return blocks
+        reading = [Block(f"Reading this as: {_shorten(reply.reading, 300)}", "<i>", "</i>")] if reply.reading else []
+        return reading + _answer_blocks(answer)
     if isinstance(reply, ProblemReply | NoticeReply):
         return [Block(reply.message)]
+    return _other_blocks(reply)
+
+
+def _answer_blocks(answer: Answer) -> list[Block]:
+    if answer.answered:
+        blocks = [b for q in answer.quotes for b in _quote_blocks(q)]
+        if answer.confidence < LOW_CONFIDENCE:
+            blocks.append(Block(f"Low confidence ({answer.confidence:.2f}): this may not answer it.", "<i>", "</i>"))
+        return blocks
+    blocks = [Block("The articles don't answer that.", "<b>", "</b>")]
+    if answer.closest:
+        blocks += [Block("Closest match:"), *_quote_blocks(answer.closest)]
+    return blocks
+
+
+def _other_blocks(reply: Reply) -> list[Block]:
     if isinstance(reply, HelpReply):
         return [
             Block("I answer questions about these articles by quoting them, with a citation for each quote."),
@@ -192,6 +199,7 @@ def reply_blocks(reply: Reply) -> list[Block]:
             *(Block(q, "<code>", "</code>") for q in reply.examples),
             Block(""),
             Block(
+                "Follow-up questions (“What did he say?”) are read with your last few; /new starts afresh. "
                 "/sources lists the articles, /about describes the index. In groups, mention me, reply to me, "
                 "or use /ask."
             ),

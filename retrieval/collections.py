@@ -19,12 +19,14 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from embeddings import INDEX_BACKEND, Embedder
 from retrieval.corpus import read_document
 from retrieval.errors import CitebotError
+from retrieval.followup import Turn, resolve
 from retrieval.index import article_digest, build_articles, current_build_id, manifest_model
 from retrieval.library import Library
 from retrieval.records import Answer, Article, ArticleInfo, Citation
@@ -67,6 +69,30 @@ class Collections:
         if own is None:
             return shared
         return better(shared, own.answer(question, top=top))
+
+    def answer_in_context(
+        self,
+        text: str,
+        history: Sequence[Turn],
+        chat: int | None = None,
+        *,
+        top: int | None = None,
+        reply: bool = False,
+    ) -> tuple[Answer, str | None]:
+        """The answer to ``text`` read with the conversation's earlier turns, and the reading used.
+
+        The reading is None when the message was read as typed. A resolved reading that is
+        declined gives way to the message as typed when that one is answered.
+        """
+        reading = resolve(text, history, reply=reply)
+        if reading is None:
+            return self.answer(text, chat, top=top), None
+        resolved = replace(self.answer(reading, chat, top=top), question=text)
+        if not resolved.answered:
+            typed = self.answer(text, chat, top=top)
+            if typed.answered:
+                return typed, None
+        return resolved, reading
 
     def sources(self, chat: int | None) -> list[ArticleInfo]:
         """The chat's added documents, in the order they were added (numbered from 1 for /remove)."""

@@ -340,3 +340,15 @@ def test_settings_defaults() -> None:
     assert config.token == GOOD_TOKEN and config.allowed_chats == {12, -100987}
     assert (config.user_burst, config.user_interval, config.typing_after) == (5, 3.0, 0.3)
     assert config.api_url == "https://api.telegram.org" and config.rate_limit
+
+
+def test_follow_ups_are_read_per_chat_and_new_forgets(bot: Bot) -> None:
+    bot.ask(PRIVATE, "/new")
+    bot.ask(OTHER, "/new")
+    assert "Mayor Oleksandr Stryuk" in bot.ask(PRIVATE, "Who is the mayor of Sievierodonetsk?")
+    other = parse_html(bot.ask(OTHER, "What did he say about the fighting?"))  # the other chat asked nothing yet
+    assert "Reading this as" not in other
+    follow = parse_html(bot.ask(PRIVATE, "What did he say about the fighting?"))
+    assert follow.startswith("Reading this as: What did Mayor Oleksandr Stryuk say about the fighting?")
+    assert "Starting afresh" in bot.ask(PRIVATE, "/new")
+    assert "Reading this as" not in parse_html(bot.ask(PRIVATE, "What did he say about the fighting?"))
