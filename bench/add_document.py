@@ -4,7 +4,9 @@ What an admin waits for after sending a file: read it, build the chat's collecti
 index of its own: the library is never rebuilt), then the first question in that chat, which
 searches the library and the collection. "Cold" includes loading the passage encoder (the
 first add of a process); "warm" is every later add. The library is the synthetic corpus of
-``bench/latency.py`` (built once into ``--work``).
+``bench/latency.py`` (built once into ``--work``). Also times reading alone: the saved web
+page, and PDFs (one page, and 50 pages made by ``tests/pdf_fixtures.py``; each PDF is parsed in
+a child process, so one page is mostly that process's start).
 """
 
 from __future__ import annotations
@@ -21,13 +23,36 @@ from common import ROOT, machine, print_measures, synthetic_articles
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
 from retrieval.collections import Collections
-from retrieval.corpus import bundled_corpus
+from retrieval.corpus import bundled_corpus, read_document
 from retrieval.index import build_index
 
 DOCUMENTS = [  # (bytes, kind, question it answers)
     (bundled_corpus() / "sievierodonetsk-2022-06-07.txt", ".txt", "Who is the mayor of Sievierodonetsk?"),
     (ROOT / "tests/data/pages/sievierodonetsk-saved.html", ".html", "Who is the governor of Luhansk?"),
 ]
+
+
+def reading_times(repeat: int) -> list[tuple[str, str]]:
+    """Median ms to read a saved page, a one-page PDF and a 50-page PDF into an article."""
+    from tests import pdf_fixtures  # fpdf2: a development dependency
+
+    one_page = pdf_fixtures.one_page_pdf(b"<< >>")
+    long, _ = pdf_fixtures.long_pdf(50)
+    documents = [
+        ("saved web page (.html)", DOCUMENTS[1][0].read_bytes(), ".html"),
+        ("PDF, 1 page", one_page, ".pdf"),
+        ("PDF, 50 pages", long, ".pdf"),
+    ]
+    rows = []
+    for label, data, kind in documents:
+        read_document(data, kind, "x", "x", "x", [])  # warm: imports
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            assert read_document(data, kind, "x", "x", "x", [])
+            times.append(1000 * (time.perf_counter() - started))
+        rows.append((f"read {label}", f"{statistics.median(times):.1f} ms (n={repeat})"))
+    return rows
 
 
 def main() -> None:
@@ -64,7 +89,8 @@ def main() -> None:
         (f"{label}: upload to first answer", f"{statistics.median(v):.2f} s (n={len(v)})")
         for label, v in timings.items()
     ]
-    result = {"machine": machine(), "library_passages": args.large, "seconds": timings}
+    rows += reading_times(args.repeat)
+    result = {"machine": machine(), "library_passages": args.large, "seconds": timings, "reading": rows}
     print_measures(
         result, f"library: {args.large:,} passages; document added to a chat, then asked", rows, as_json=args.json
     )

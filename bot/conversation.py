@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from bot.memory import Memory
 from retrieval import Answer, ArticleInfo, IndexInfo, Library, QuestionError
 from retrieval.collections import Added, CollectionError, Collections
-from retrieval.fetch import FetchError, fetch
 from retrieval.followup import Turn
 from retrieval.records import Article
 
@@ -130,7 +129,7 @@ class Conversation:
             name = command[1:].split("@", 1)[0].lower()
             if name == "new":
                 if who is not None:
-                    self.memory.forget(who)
+                    self.forget(who)
                 return NoticeReply(FRESH)
             if name in ("start", "help"):
                 return HelpReply(tuple(self.library.sources()), tuple(self.library.examples()))
@@ -151,12 +150,7 @@ class Conversation:
         return _guarded(lambda: _added(self.collections.add_document(chat, data, kind, name)))
 
     def add_link(self, chat: int, url: str) -> Reply:
-        def add() -> Reply:
-            fetched = fetch(url)
-            name = fetched.url.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "page"
-            return _added(self.collections.add_document(chat, fetched.data, fetched.kind, name, url=fetched.url))
-
-        return _guarded(add)
+        return _guarded(lambda: _added(self.collections.add_link(chat, url)))
 
     def add_article(self, chat: int, article: Article) -> Reply:
         """A forwarded post, already made into an article by the front end."""
@@ -185,7 +179,7 @@ def _guarded(make: Callable[[], Reply]) -> Reply:
     """``make()``, with a bad question as a polite problem and any failure as a private one."""
     try:
         return make()
-    except (QuestionError, CollectionError, FetchError) as exc:
+    except (QuestionError, CollectionError) as exc:
         return ProblemReply(str(exc))
     except Exception:
         # the detail (paths, files, traces) is for the operator's log, not for whoever asked

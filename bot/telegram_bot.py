@@ -55,7 +55,8 @@ from bot.telegram_html import article_key, paragraph_html, reply_html
 from bot.throttle import Throttle, Verdict
 from bot.webhook import Webhook, serve_webhook
 from retrieval import Answer
-from retrieval.corpus import post_article
+from retrieval.corpus import HTML_SUFFIXES, PDF_SUFFIXES, TEXT_SUFFIXES, post_article
+from retrieval.fetch import CONTENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,7 @@ NOT_A_DOCUMENT = "I can add .html, .pdf, .txt and .md files: that one is none of
 MAX_DOWNLOAD = 20 * 1024 * 1024  # what the Bot API lets a bot download
 TOO_BIG = f"That file is over {MAX_DOWNLOAD // 2**20} MB, more than a bot may download."
 NO_DOWNLOAD = "I could not download that file from Telegram: please send it again."
-DOCUMENT_KINDS = {
-    ".html": ".html", ".htm": ".html", ".pdf": ".pdf", ".txt": ".txt", ".md": ".md", ".markdown": ".md",
-    "text/html": ".html", "application/pdf": ".pdf", "text/plain": ".txt", "text/markdown": ".md",
-}  # fmt: skip
+UPLOADS = HTML_SUFFIXES | PDF_SUFFIXES | TEXT_SUFFIXES  # what an admin may send (one article per file)
 _LINK = re.compile(r"https?://\S{1,2000}", re.IGNORECASE)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -183,7 +181,7 @@ class CitebotTelegram:
         self.throttle = Throttle(config.user_burst, config.user_interval)
         self._keys: tuple[str, dict[str, str]] = ("", {})
         self._refused: set[tuple[int, int]] = set()  # (chat, user) told in a group that only admins add
-        self._warming: asyncio.Task[None] | None = None
+        self._warming: asyncio.Task[None] | None = None  # held so the loop does not drop the task
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -280,10 +278,10 @@ class CitebotTelegram:
             data = bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             log.warning("document download failed", extra={"chat": message.chat.id, "error": type(exc).__name__})
-            typing_task.cancel()
             await self._send(message, escape(NO_DOWNLOAD), None)
             return
-        typing_task.cancel()
+        finally:
+            typing_task.cancel()
         name = (document.file_name or "document").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or "document"
         chat = message.chat.id
         await self._respond(message, lambda: self.conversation.add_document(chat, data, kind, name), paced=False)
@@ -555,9 +553,9 @@ class CitebotTelegram:
 
 
 def _document_kind(file_name: str | None, mime_type: str | None) -> str | None:
-    """The article format of an uploaded file, by its name's suffix, else its stated type."""
+    """The article format of an uploaded file, by its name's suffix, else its stated type (as for links)."""
     suffix = "." + file_name.rsplit(".", 1)[-1].lower() if file_name and "." in file_name else ""
-    return DOCUMENT_KINDS.get(suffix) or DOCUMENT_KINDS.get((mime_type or "").split(";")[0].strip().lower())
+    return suffix if suffix in UPLOADS else CONTENT_TYPES.get((mime_type or "").split(";")[0].strip().lower())
 
 
 def conversation_key(message: Message) -> tuple[int, int, int]:

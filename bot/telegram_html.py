@@ -112,13 +112,17 @@ def citation_html(c: Citation) -> str:
     Title, date and URL come from article files, so each is bounded: a link that would not fit
     is dropped rather than allowed to crowd the citation out of its message.
     """
-    title = escape(_shorten(c.title, MAX_TITLE), quote=False)
-    href = _href(c.url)
-    if href:
-        title = f'<a href="{href}">{title}</a>'
+    title = _linked_title(c.title, c.url)
     date = f", {escape(_shorten(c.date, MAX_DATE), quote=False)}" if c.date else ""
     page = f", page {c.page}" if c.page else ""
     return f"— <i>{title}</i>{date}{page}, paragraph {c.paragraph}"
+
+
+def _linked_title(title: str, url: str | None) -> str:
+    """The escaped, bounded title, linked to ``url`` when that is a usable http(s) link."""
+    shown = escape(_shorten(title, MAX_TITLE), quote=False)
+    href = _href(url)
+    return f'<a href="{href}">{shown}</a>' if href else shown
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -140,11 +144,14 @@ def _quote_blocks(quote: Quote) -> list[Block]:
 def _article_blocks(articles: tuple[ArticleInfo, ...]) -> list[Block]:
     blocks = [Block(f"{count(len(articles), 'article')}:", "<b>", "</b>")]
     for a in articles[:MAX_ARTICLES_LISTED]:
-        detail = ", ".join(x for x in (a.date, count(a.paragraphs, "paragraph")) if x)
-        blocks.append(Block(f"• {a.title} ({detail})"))
+        blocks.append(Block(f"• {a.title} ({_detail(a)})"))
     if len(articles) > MAX_ARTICLES_LISTED:
         blocks.append(Block(f"… and {len(articles) - MAX_ARTICLES_LISTED:,} more"))
     return blocks
+
+
+def _detail(a: ArticleInfo) -> str:
+    return ", ".join(x for x in (a.date, count(a.paragraphs, "paragraph")) if x)
 
 
 def _added_blocks(added: tuple[ArticleInfo, ...]) -> list[Block]:
@@ -153,11 +160,7 @@ def _added_blocks(added: tuple[ArticleInfo, ...]) -> list[Block]:
         return []
     blocks = [Block(""), Block(f"Added in this chat ({len(added)}):", "<b>", "</b>")]
     for n, a in enumerate(added, 1):
-        detail = ", ".join(x for x in (a.date, count(a.paragraphs, "paragraph")) if x)
-        title = escape(_shorten(a.title, MAX_TITLE), quote=False)
-        href = _href(a.url)
-        shown = f'<a href="{href}">{title}</a>' if href else title
-        blocks.append(Block(f" ({detail})", f"{n}. {shown}"))
+        blocks.append(Block(f" ({_detail(a)})", f"{n}. {_linked_title(a.title, a.url)}"))
     return blocks
 
 

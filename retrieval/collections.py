@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from embeddings import INDEX_BACKEND, Embedder
-from retrieval.corpus import read_document
+from retrieval.corpus import read_document, read_link
 from retrieval.errors import CitebotError
 from retrieval.followup import Turn, resolve
 from retrieval.index import article_digest, build_articles, current_build_id, manifest_model
@@ -99,40 +99,34 @@ class Collections:
         own = self._collection(chat)
         return own.sources() if own is not None else []
 
-    def lookup(self, chat: int | None, article_id: str) -> Library | None:
-        """The library (shared or the chat's own) that holds ``article_id``."""
-        own = self._collection(chat)
-        if own is not None and any(a.article_id == article_id for a in own.sources()):
-            return own
-        if any(a.article_id == article_id for a in self.library.sources()):
-            return self.library
-        return None
-
     def paragraph(self, chat: int | None, article_id: str, number: int) -> tuple[Citation, str] | None:
-        holder = self.lookup(chat, article_id)
-        text = holder.paragraph(article_id, number) if holder is not None else None
-        return (holder.citation(article_id, number), text) if holder is not None and text is not None else None
+        """A paragraph, with its citation, from the chat's own documents or the library (ids never clash)."""
+        for holder in (self._collection(chat), self.library):
+            text = holder.paragraph(article_id, number) if holder is not None else None
+            if holder is not None and text is not None:
+                return holder.citation(article_id, number), text
+        return None
 
     # --- adding and removing ------------------------------------------------------------
 
-    def add_document(self, chat: int, data: bytes, kind: str, name: str, *, url: str | None = None) -> Added:
+    def add_document(self, chat: int, data: bytes, kind: str, name: str) -> Added:
         """Read a document's bytes (``kind``: its suffix) and add it; ``CollectionError`` says why not."""
-        started = time.perf_counter()
-        warnings: list[str] = []
-        found = read_document(data, kind, name, name, name, warnings, url=url)
-        if not found:
-            reason = warnings[0].split(": ", 1)[-1] if warnings else "no text"
-            raise CollectionError(f"I could not read that document: {reason.removesuffix(', skipped')}.")
-        return self.add(chat, found[0], started=started)
+        started, warnings = time.perf_counter(), []
+        return self.add(chat, _only(read_document(data, kind, name, name, name, warnings), warnings), started=started)
+
+    def add_link(self, chat: int, url: str) -> Added:
+        """Fetch the article at ``url`` (as ``citebot index URL`` does) and add it."""
+        started, warnings = time.perf_counter(), []
+        return self.add(chat, _only(read_link(url, warnings), warnings), started=started)
 
     def add(self, chat: int, article: Article, *, started: float | None = None) -> Added:
         """Add ``article`` to the chat's collection; serialised per chat, atomic on disk."""
         started = time.perf_counter() if started is None else started
         with self._lock(chat):
             current = self._articles(chat)
-            digest = article_digest(replace(article, article_id="", origin=None))
+            digest = article_digest(article)  # of the content: ids and origins are not part of it
             for n, old in enumerate(current, 1):
-                if article_digest(replace(old, article_id="", origin=None)) == digest:
+                if article_digest(old) == digest:
                     raise CollectionError(f"That document is already here, as number {n} in /sources.")
             if sum(1 for p in article.paragraphs if p.strip()) > MAX_PARAGRAPHS:
                 raise CollectionError(
@@ -143,8 +137,7 @@ class Collections:
                 raise CollectionError(f"This chat already has {MAX_DOCUMENTS} documents: /remove one first.")
             article = replace(article, article_id=_article_id(chat, article, digest), origin=None)
             self._build(chat, [*current, article])
-            info = next(a for a in self._collection(chat).sources() if a.article_id == article.article_id)
-            return Added(info, len(current) + 1, time.perf_counter() - started)
+            return Added(_info(article), len(current) + 1, time.perf_counter() - started)
 
     def remove(self, chat: int, number: int) -> ArticleInfo:
         """Remove the chat's document ``number`` (as /sources numbers them)."""
@@ -156,14 +149,12 @@ class Collections:
                     if current
                     else "This chat has no added documents."
                 )
-            gone = current[number - 1]
-            info = next(a for a in self._collection(chat).sources() if a.article_id == gone.article_id)
             rest = current[: number - 1] + current[number:]
             if rest:
                 self._build(chat, rest)
             else:
                 self._drop(chat)
-            return info
+            return _info(current[number - 1])
 
     def warm_up(self) -> None:
         """Load the passage encoder now (~4 s), so that the first add takes a fraction of a second."""
@@ -220,6 +211,18 @@ class Collections:
         trash = self.root / f".removed-{chat}-{uuid.uuid4().hex[:8]}"
         folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _only(found: list[Article], warnings: list[str]) -> Article:
+    """The one article a document gave, or ``CollectionError`` with the reader's reason."""
+    if found:
+        return found[0]
+    reason = warnings[0].split(": ", 1)[-1].removesuffix(", skipped") if warnings else "no text"
+    raise CollectionError(f"I could not read that document: {reason}.")
+
+
+def _info(article: Article) -> ArticleInfo:
+    return ArticleInfo(article.article_id, article.title, article.date, len(article.paragraphs), article.url)
 
 
 def better(first: Answer, second: Answer) -> Answer:

@@ -80,7 +80,6 @@ def read_corpus(paths: Sequence[Path | str]) -> Corpus:
                 for article in _read_file(path, article_base, corpus.warnings)
             ]
         for where, article in found:
-            article = _without_huge_paragraphs(article, corpus.warnings)
             if article.article_id in seen:
                 corpus.warnings.append(f"{where}: duplicate article id {article.article_id!r}, skipped")
                 continue
@@ -124,7 +123,7 @@ def read_document(
         if text is None:
             return []
         if kind in JSONL_SUFFIXES:
-            return list(_read_jsonl(where, text, warnings))
+            return [_without_huge_paragraphs(a, warnings) for a in _read_jsonl(where, text, warnings)]
         found = parse_text_article(text, article_id=article_id, fallback_title=fallback)
     if isinstance(found, str):
         warnings.append(f"{where}: {_skipped(found)}")
@@ -137,7 +136,7 @@ def read_document(
     if not _encodable(found):
         warnings.append(f"{where}: text that is not valid Unicode, skipped")
         return []
-    return [replace(found, origin=where)]
+    return [_without_huge_paragraphs(replace(found, origin=where), warnings)]
 
 
 def _skipped(reason: str) -> str:

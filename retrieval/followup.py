@@ -26,6 +26,7 @@ from retrieval.records import Answer
 
 PERSONAL = frozenset("he she him her his hers".split())
 OTHER = frozenset("it its they them their theirs this that these those there then".split())
+PRONOUNS = PERSONAL | OTHER
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 _OPENER = re.compile(r"^\s*(?:and|also|but|so|ok|okay)?\s*(what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.I)
 _AND = re.compile(r"^\s*(?:and|also|but)\b", re.I)
@@ -50,14 +51,15 @@ class Turn:
 
 def depends(text: str) -> bool:
     """Whether ``text`` leans on the earlier turns rather than standing alone."""
-    words = [w.lower() for w in _WORD.findall(text)]
+    tokens = _WORD.findall(text)
+    words = [w.lower() for w in tokens]
     if not words:
         return False
     if _OPENER.match(text) or _AND.match(text):
         return True
     named = names(text)
     pronoun = next((i for i, w in enumerate(words) if w in PERSONAL), None)
-    first_name = next((i for i, w in enumerate(_WORD.findall(text)) if any(w in n.split() for n in named)), None)
+    first_name = next((i for i, w in enumerate(tokens) if any(w in n.split() for n in named)), None)
     if pronoun is not None and (first_name is None or first_name > pronoun):
         return True  # "did he admit the Russians are stronger?": "he" comes before anyone this message names
     if named:
@@ -70,7 +72,7 @@ def names(text: str) -> list[str]:
     found = []
     for match in _NAME.finditer(text.strip()):
         name = match.group(0).strip()
-        if name.lower() not in PERSONAL | OTHER and name not in found:
+        if name.lower() not in PRONOUNS and name not in found:
             found.append(name)
     return found
 
@@ -92,7 +94,7 @@ def resolve(text: str, history: Sequence[Turn], *, reply: bool = False) -> str |
         return _replace_last(previous, subject, target) if subject else f"{_bare(previous)} {target}?"
     words = _WORD.findall(text)
     wh = _QUESTION_WORD.match(text)
-    if wh and len(words) <= SHORT and not (set(map(str.lower, words)) & (PERSONAL | OTHER)):
+    if wh and len(words) <= SHORT and not {w.lower() for w in words} & PRONOUNS:
         asked = _QUESTION_WORD.match(previous)
         rest = (asked.group("rest") if asked else f" {_bare(previous)}").strip()
         extra = wh.group("rest").strip()
