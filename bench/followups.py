@@ -10,7 +10,9 @@ is right when its first quote comes from a labelled paragraph of the conversatio
 - shipped: ``retrieval/followup.py``'s reading, falling back to the typed message when the
   reading is declined and the typed one is answered;
 - reading only: the resolved reading, no fallback;
-- previous question + this one: the simplest context, the two questions joined.
+- previous question + this one: the simplest context, the two questions joined;
+- a person's rewrite: the standalone question a person wrote for each follow-up from the earlier
+  questions alone (``rewrites.jsonl``): what perfect resolution would give with today's answering.
 
 Also the time ``resolve`` takes (the cost of resolution; answering a follow-up whose reading is
 declined costs one more answer).
@@ -38,24 +40,33 @@ DATA = ROOT / "bench" / "data"
 SET = DATA / "conversations" / "conversations.jsonl"
 SOURCES = {"bundled": DATA / "bundled" / "article.jsonl", "squad-v1.1-dev": DATA / "squad-v1.1-dev" / "articles.jsonl"}
 
-Strategy = Callable[[Collections, str, list[Turn]], tuple[Answer, str | None]]
+Strategy = Callable[[Collections, str, list[Turn], str], tuple[Answer, str | None]]  # ..., conversation id
 
 
-def without_memory(shelf: Collections, text: str, history: list[Turn]) -> tuple[Answer, str | None]:
+def without_memory(shelf: Collections, text: str, history: list[Turn], conversation: str) -> tuple[Answer, str | None]:
     return shelf.answer(text), None
 
 
-def shipped(shelf: Collections, text: str, history: list[Turn]) -> tuple[Answer, str | None]:
+def shipped(shelf: Collections, text: str, history: list[Turn], conversation: str) -> tuple[Answer, str | None]:
     return shelf.answer_in_context(text, history)
 
 
-def reading_only(shelf: Collections, text: str, history: list[Turn]) -> tuple[Answer, str | None]:
+def reading_only(shelf: Collections, text: str, history: list[Turn], conversation: str) -> tuple[Answer, str | None]:
     reading = resolve(text, history)
     return shelf.answer(reading or text), reading
 
 
-def joined(shelf: Collections, text: str, history: list[Turn]) -> tuple[Answer, str | None]:
+def joined(shelf: Collections, text: str, history: list[Turn], conversation: str) -> tuple[Answer, str | None]:
     reading = f"{history[-1].reading} {text}" if history and resolve(text, history) else None
+    return shelf.answer(reading or text), reading
+
+
+REWRITES = DATA / "conversations" / "rewrites.jsonl"
+_rewritten = {(r["id"], r["text"]): r["standalone"] for r in map(json.loads, REWRITES.read_text().splitlines())}
+
+
+def rewritten(shelf: Collections, text: str, history: list[Turn], conversation: str) -> tuple[Answer, str | None]:
+    reading = _rewritten.get((conversation, text)) if history else None
     return shelf.answer(reading or text), reading
 
 
@@ -64,6 +75,7 @@ STRATEGIES: dict[str, Strategy] = {
     "shipped": shipped,
     "reading only": reading_only,
     "previous question + this one": joined,
+    "a person's rewrite": rewritten,
 }
 
 
@@ -110,7 +122,7 @@ def main() -> None:
                     started = time.perf_counter()
                     resolve(turn["text"], history)
                     resolve_ms.append(1000 * (time.perf_counter() - started))
-                answer, reading = strategy(shelf, turn["text"], history)
+                answer, reading = strategy(shelf, turn["text"], history, conversation["id"])
                 for source in (conversation["source"], "all"):
                     scores[f"{name}, {source}"][turn["kind"]].append(right(answer, conversation, turn))
                 history.append(Turn(turn["text"], reading or turn["text"], answer))

@@ -126,9 +126,24 @@ def cli(verbose: int) -> None:
 @index_option
 @model_option
 @backend_option
+@click.option(
+    "--store",
+    envvar="CITEBOT_STORE",
+    metavar="STORE",
+    help="Where the passages go ($CITEBOT_STORE): local (FAISS + SQLite in the index folder), milvus:PATH.db "
+    "(Milvus Lite), milvus://HOST:PORT or https://... (a Milvus server; token in $CITEBOT_MILVUS_TOKEN). "
+    "Recorded in the index folder; default: what it was built with before, else local.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or warnings; only the summary.")
 @friendly_errors
-def index(paths: tuple[str, ...], index_dir: Path | None, model: str | None, backend: str | None, quiet: bool) -> None:
+def index(
+    paths: tuple[str, ...],
+    index_dir: Path | None,
+    model: str | None,
+    backend: str | None,
+    store: str | None,
+    quiet: bool,
+) -> None:
     """(Re)build the index from PATHS: files or folders of .txt, .md, .jsonl, .html, .pdf, or http(s) links.
 
     With no PATHS, indexes the bundled article. Unchanged passages are never embedded again;
@@ -148,6 +163,7 @@ def index(paths: tuple[str, ...], index_dir: Path | None, model: str | None, bac
         _index_dir(index_dir),
         Embedder(model, backend=backend or INDEX_BACKEND),
         progress=not quiet and sys.stderr.isatty(),
+        store=store,
     )
     if not quiet:
         for warning in report.warnings:
@@ -162,7 +178,8 @@ def index(paths: tuple[str, ...], index_dir: Path | None, model: str | None, bac
     click.echo(
         f"Indexed {count(r.articles, 'article')} ({r.added} added, {r.changed} changed, {r.removed_articles} "
         f"removed): {count(r.passages, 'passage')}, {count(r.sentences, 'sentence')}; embedded {r.embedded}, "
-        f"reused {r.reused}, removed {r.removed} in {r.seconds:.1f} s -> {printable(r.path)}"
+        f"reused {r.reused}" + (f", removed {r.removed}" if r.removed >= 0 else "") + f" in {r.seconds:.1f} s -> "
+        f"{printable(r.path)}"
     )
 
 

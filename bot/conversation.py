@@ -15,6 +15,7 @@ from retrieval import Answer, ArticleInfo, IndexInfo, Library, QuestionError
 from retrieval.collections import Added, CollectionError, Collections
 from retrieval.followup import Turn
 from retrieval.records import Article
+from retrieval.stores import StoreError
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "Sorry, I can't answer right now. Please try again later."
@@ -181,6 +182,9 @@ def _guarded(make: Callable[[], Reply]) -> Reply:
         return make()
     except (QuestionError, CollectionError) as exc:
         return ProblemReply(str(exc))
+    except StoreError as exc:  # Milvus is down or refusing: one line for the operator, the usual apology here
+        log.warning("store unavailable", extra={"reason": str(exc)})
+        return ProblemReply(UNAVAILABLE)
     except Exception:
         # the detail (paths, files, traces) is for the operator's log, not for whoever asked
         log.exception("reply failed")

@@ -62,7 +62,9 @@ def terminal(reply: Reply) -> str:
         ]
         return "\n".join(lines)
     if isinstance(reply, SourcesReply):
-        added = [printable(f"  {n}. {a.title}, {a.paragraphs} paragraphs") for n, a in enumerate(reply.added, 1)]
+        added = [
+            printable(f"  {n}. {a.title}, {count(a.paragraphs, 'paragraph')}") for n, a in enumerate(reply.added, 1)
+        ]
         return "\n".join(_article_lines(reply.articles) + (["Added in this chat:", *added] if added else []))
     if isinstance(reply, AboutReply):
         i = reply.info
@@ -91,7 +93,7 @@ def terminal_answer(answer: Answer, width: int | None = None) -> str:
 
 def _article_lines(articles: tuple[ArticleInfo, ...]) -> list[str]:
     shown = [
-        printable(f"  • {a.title}" + (f" ({a.date})" if a.date else "") + f", {a.paragraphs} paragraphs")
+        printable(f"  • {a.title}" + (f" ({a.date})" if a.date else "") + f", {count(a.paragraphs, 'paragraph')}")
         for a in articles[:20]
     ]
     if len(articles) > 20:

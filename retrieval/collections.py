@@ -7,7 +7,8 @@ source of truth (every article's paragraphs, pages and citation fields are in it
 else on disk can disagree with it, and a rebuild of the shared library never touches it.
 
 A question in a chat is answered from the library and from the chat's collection; the more
-confident answer wins (an answer beats a decline).
+confident answer wins (an answer beats a decline). With a library on Milvus the chats'
+documents are in Milvus too (``retrieval/milvus_chats.py``), filtered by chat.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from retrieval.errors import CitebotError
 from retrieval.followup import Turn, resolve
 from retrieval.index import article_digest, build_articles, current_build_id, manifest_model
 from retrieval.library import Library
+from retrieval.milvus_chats import ChatLibrary, ChatShelf, TooLong
 from retrieval.records import Answer, Article, ArticleInfo, Citation
+from retrieval.stores import recorded_store
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,9 @@ class Collections:
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self._builder: Embedder | None = None
+        spec = recorded_store(library.index_dir)
+        # with a Milvus library, chats' documents live in Milvus too (any serving process sees them)
+        self._shelf = ChatShelf(library.index_dir, spec) if spec.kind == "milvus" else None
 
     # --- answering ----------------------------------------------------------------------
 
@@ -136,7 +142,13 @@ class Collections:
             if len(current) >= MAX_DOCUMENTS:
                 raise CollectionError(f"This chat already has {MAX_DOCUMENTS} documents: /remove one first.")
             article = replace(article, article_id=_article_id(chat, article, digest), origin=None)
-            self._build(chat, [*current, article])
+            if self._shelf is not None:
+                try:
+                    self._shelf.add(chat, article, digest, self._encoder())
+                except TooLong as exc:
+                    raise CollectionError(f"That document is too long to add from a chat ({exc}).") from None
+            else:
+                self._build(chat, [*current, article])
             return Added(_info(article), len(current) + 1, time.perf_counter() - started)
 
     def remove(self, chat: int, number: int) -> ArticleInfo:
@@ -150,7 +162,9 @@ class Collections:
                     else "This chat has no added documents."
                 )
             rest = current[: number - 1] + current[number:]
-            if rest:
+            if self._shelf is not None:
+                self._shelf.remove(chat, current[number - 1].article_id)
+            elif rest:
                 self._build(chat, rest)
             else:
                 self._drop(chat)
@@ -179,15 +193,19 @@ class Collections:
         """The chat's opened collection, or None when it has none."""
         if chat is None:
             return None
+        if self._shelf is not None and self._shelf.version(chat) is None:
+            return None
         with self._guard:
             own = self._open.get(chat)
             if own is not None:
                 self._open.move_to_end(chat)
                 return own
-        folder = self._dir(chat)
-        if current_build_id(folder) is None:
+        if self._shelf is not None:
+            own = ChatLibrary(self._shelf, chat, self.library.embedder)
+        elif current_build_id(self._dir(chat)) is None:
             return None
-        own = Library(folder, self.library.embedder)
+        else:
+            own = Library(self._dir(chat), self.library.embedder)
         with self._guard:
             self._open[chat] = own
             while len(self._open) > OPEN_COLLECTIONS:

@@ -10,7 +10,8 @@ added only when the current one looks ambiguous).
 
 A dependent message is rewritten into a standalone *reading*, in this order of preference:
 "what about X?" asks the previous question about X; a bare question word ("Why?", "How
-many?") asks the previous question with that word; a personal pronoun becomes the person the
+many?") asks the previous question with that word; "Says who?" or "Source?" asks the previous
+question again (its answer carries the citation); a personal pronoun becomes the person the
 previous turn named, another pronoun or demonstrative the previous question's subject; else
 the earlier turn's names are added. The reading is what is searched and quoted, and it is
 shown to the person when it differs from what they typed.
@@ -30,6 +31,12 @@ PRONOUNS = PERSONAL | OTHER
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
 _OPENER = re.compile(r"^\s*(?:and|also|but|so|ok|okay)?\s*(what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.I)
 _AND = re.compile(r"^\s*(?:and|also|but)\b", re.I)
+# asking where the last answer came from: the last question again, whose answer carries its citation
+_SOURCE = re.compile(
+    r"^\s*(?:says who|who says( so)?|who said (?:that|so|this)|according to (?:whom|who|what)|source|sources"
+    r"|what(?:'s| is) (?:the|your) source|where does it say (?:that|so)|how do (?:you|we) know)\s*[?.!]*\s*$",
+    re.I,
+)
 _QUESTION_WORD = re.compile(
     r"^\s*(?:and\s+)?(?P<wh>who|whom|whose|what|when|where|why|which|how(?:\s+(?:many|much|long|old|far|big|often|come))?)"
     r"(?P<rest>\b.*?)\s*[?.!]*\s*$",
@@ -55,7 +62,7 @@ def depends(text: str) -> bool:
     words = [w.lower() for w in tokens]
     if not words:
         return False
-    if _OPENER.match(text) or _AND.match(text):
+    if _OPENER.match(text) or _AND.match(text) or _SOURCE.match(text):
         return True
     named = names(text)
     pronoun = next((i for i, w in enumerate(words) if w in PERSONAL), None)
@@ -89,6 +96,8 @@ def resolve(text: str, history: Sequence[Turn], *, reply: bool = False) -> str |
     previous = last.reading
     subject = _subject(previous)
     person = _person(last)
+    if _SOURCE.match(text):
+        return previous
     if about := _OPENER.match(text):
         target = about.group("rest").strip()
         return _replace_last(previous, subject, target) if subject else f"{_bare(previous)} {target}?"

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,7 +48,11 @@ from retrieval.corpus import KINDS, read_corpus
 from retrieval.errors import CorpusError, IndexBusy, IndexDamaged, IndexMissing, ModelMismatch, NotAnIndex
 from retrieval.records import Article, IndexInfo
 from retrieval.store import Store, StoreWriter
+from retrieval.stores import choose_store, record_store, recorded_store
 from retrieval.text import chunk_paragraphs, salient_names
+
+if TYPE_CHECKING:
+    from retrieval.milvus import MilvusIndex
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ class BuildReport:
     sentences: int
     embedded: int
     reused: int
-    removed: int
+    removed: int  # passages; -1 when the store does not tell (Milvus)
     seconds: float
     warnings: tuple[str, ...] = ()
 
@@ -109,6 +113,23 @@ def _corpus_digest(digests: dict[str, str], vector_id: str, window: int) -> str:
 
 
 CRASH_ENV = "CITEBOT_CRASH_AT"  # test hook: SIGKILL this process at a named build stage
+
+
+def new_build_id() -> str:
+    """When the build started, then 8 random hex digits (sorts by time; ``BUILD_ID`` matches it)."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def model_fields(embedder: Embedder) -> dict[str, Any]:
+    """What a manifest records of the model, so that a build is only ever asked with the same one."""
+    return {
+        "model": embedder.spec.name,
+        "model_id": embedder.model_id,
+        "model_sha256": embedder.spec.sha256,
+        "vectors": embedder.vector_id,
+        "dimension": embedder.dim,
+        "window_tokens": embedder.window_tokens,
+    }
 
 
 def _checkpoint(stage: str) -> None:
@@ -184,7 +205,12 @@ def _lock(index_dir: Path) -> Any:
 
 
 def build_index(
-    paths: Sequence[Path | str], index_dir: Path, embedder: Embedder, *, progress: bool = False
+    paths: Sequence[Path | str],
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    progress: bool = False,
+    store: str | None = None,
 ) -> BuildReport:
     """(Re)build the index at ``index_dir`` from the articles under ``paths`` (and at links).
 
@@ -202,7 +228,7 @@ def build_index(
             f"no articles found in {shown} (readable {KINDS} files, or links to them)" + (f": {why}" if why else "")
         )
     return build_articles(
-        corpus.articles, index_dir, embedder, warnings=corpus.warnings, progress=progress, started=started
+        corpus.articles, index_dir, embedder, warnings=corpus.warnings, progress=progress, started=started, store=store
     )
 
 
@@ -214,13 +240,27 @@ def build_articles(
     warnings: Sequence[str] = (),
     progress: bool = False,
     started: float | None = None,
+    store: str | None = None,
 ) -> BuildReport:
-    """(Re)build the index at ``index_dir`` from articles already read (a chat's collection)."""
+    """(Re)build the index at ``index_dir`` from articles already read (a chat's collection).
+
+    ``store``: where the passages go (``retrieval.stores.parse_store``); by default the store
+    this folder was built into before, else ``$CITEBOT_STORE``, else the local folder.
+    """
     started = time.perf_counter() if started is None else started
     claim_index_dir(index_dir)
     lock = _lock(index_dir)
     try:
-        return _build_locked(articles, list(warnings), index_dir, embedder, progress, started)
+        spec = choose_store(index_dir, store)
+        if spec.kind == "milvus":
+            from retrieval import milvus
+
+            report = milvus.build(articles, list(warnings), index_dir, embedder, spec, progress, started)
+        else:
+            report = _build_locked(articles, list(warnings), index_dir, embedder, progress, started)
+        if spec != recorded_store(index_dir):
+            record_store(index_dir, spec)
+        return report
     finally:
         lock.release()
 
@@ -266,7 +306,7 @@ def _build_locked(
     prior = _read_previous(previous, digests, reuse_chunks=reuse)
     old_digests, old_passages = prior.digests, prior.passages
 
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    build_id = new_build_id()
     tmp = builds / f"{_TMP_PREFIX}{build_id}"
     tmp.mkdir()
     try:
@@ -274,12 +314,7 @@ def _build_locked(
         manifest = {
             "format": FORMAT,
             "build_id": build_id,
-            "model": embedder.spec.name,
-            "model_id": embedder.model_id,
-            "model_sha256": embedder.spec.sha256,
-            "vectors": embedder.vector_id,
-            "dimension": embedder.dim,
-            "window_tokens": window,
+            **model_fields(embedder),
             "index_type": stats["index_type"],
             "nprobe": stats["nprobe"],
             "recall_at_10": stats["recall_at_10"],
@@ -327,6 +362,102 @@ def _build_locked(
     )
 
 
+@dataclass
+class Prepared:
+    """A build's contents before they are written to any store: rows in id order, and their vectors.
+
+    Paragraph rows are numbered from 1 across all articles in order, passages and sentences
+    from 0; a passage id is its row in ``passage_vectors``, a sentence id its row in
+    ``sentence_vectors``.
+    """
+
+    articles: list[Article]
+    digests: dict[str, str]
+    paragraph_ids: list[list[int]]  # per article, its paragraphs' row ids
+    passages: list[tuple[int, int, int, int, str]]  # (passage id, paragraph row, start, end, text)
+    sentences: list[tuple[int, int, int, int]]  # (sentence id, paragraph row, start, end)
+    passage_vectors: np.ndarray
+    sentence_vectors: np.ndarray  # float16
+    examples: list[str]
+    embedded: int
+    reused: int
+
+    @property
+    def passage_keys(self) -> set[tuple[str, str]]:
+        """(article id, passage text) of every passage, to count what a rebuild removed."""
+        article_of = {
+            pid: a.article_id for a, ids in zip(self.articles, self.paragraph_ids, strict=True) for pid in ids
+        }
+        return {(article_of[row], text) for _, row, _, _, text in self.passages}
+
+
+def prepare(
+    articles: list[Article],
+    digests: dict[str, str],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    *,
+    chunks: dict[tuple[str, int], tuple[list[tuple[int, int]], list[tuple[int, int]]]] | None = None,
+    progress: bool = False,
+) -> Prepared:
+    """Split the articles into sentences and passage windows and embed them (through ``cache``).
+
+    ``chunks``: sentences and windows of paragraphs a previous build already split.
+    """
+    prior = chunks or {}
+    texts: list[str] = []
+    spans: list[list[tuple[int, int]]] = []
+    passage_rows: list[tuple[int, int, int, int, str]] = []
+    sentence_rows: list[tuple[int, int, int, int]] = []
+    sentence_source: list[tuple[int, int]] = []  # (passage id, index of the span within it)
+    paragraph_ids: list[list[int]] = []
+    todo = [
+        (a.article_id, n, p) for a in articles for n, p in enumerate(a.paragraphs, 1) if (a.article_id, n) not in prior
+    ]
+    fresh = chunk_paragraphs([p for _, _, p in todo], embedder.count_tokens, embedder.window_tokens)
+    chunked = {**prior, **{(aid, n): c for (aid, n, _), c in zip(todo, fresh, strict=True)}}
+    next_paragraph = 1
+    for article in articles:
+        ids = list(range(next_paragraph, next_paragraph + len(article.paragraphs)))
+        next_paragraph += len(ids)
+        paragraph_ids.append(ids)
+        for number, (paragraph_id, text) in enumerate(zip(ids, article.paragraphs, strict=True), 1):
+            sentences, windows = chunked.get((article.article_id, number), ([], []))
+            first_sentence = len(sentence_rows)
+            for a, b in sentences:
+                sentence_rows.append((len(sentence_rows), paragraph_id, a, b))
+            owner: dict[int, tuple[int, int]] = {}
+            for first, last in windows:
+                start, end = sentences[first][0], sentences[last - 1][1]
+                pid = len(passage_rows)
+                passage_rows.append((pid, paragraph_id, start, end, text[start:end]))
+                texts.append(text[start:end])
+                spans.append([(a - start, b - start) for a, b in sentences[first:last]])
+                for k in range(last - first):
+                    # a sentence takes its vector from the first window that holds it
+                    owner.setdefault(first_sentence + first + k, (pid, k))
+            sentence_source.extend(owner[sid] for sid in range(first_sentence, len(sentence_rows)))
+    _checkpoint("chunked")
+    passage_vectors, span_vectors = embedder.encode_with_spans(texts, spans, cache=cache, progress=progress)
+    sentence_vectors = np.zeros((len(sentence_rows), embedder.dim), dtype=np.float16)
+    for sid, (pid, k) in enumerate(sentence_source):
+        sentence_vectors[sid] = span_vectors[pid][k]
+    _checkpoint("embedded")
+    names = salient_names([p for a in articles[:50] for p in a.paragraphs])
+    return Prepared(
+        articles,
+        digests,
+        paragraph_ids,
+        passage_rows,
+        sentence_rows,
+        passage_vectors,
+        sentence_vectors,
+        [f"What do the articles say about {name}?" for name in names],
+        cache.misses,
+        cache.hits,
+    )
+
+
 def _write_build(
     tmp: Path,
     articles: list[Article],
@@ -336,77 +467,38 @@ def _write_build(
     prior: _Previous,
     progress: bool,
 ) -> dict[str, Any]:
-    writer = StoreWriter(tmp / STORE)
-    texts: list[str] = []
-    spans: list[list[tuple[int, int]]] = []
-    passage_rows: list[tuple[int, int, int, int, str]] = []
-    sentence_rows: list[tuple[int, int, int, int]] = []
-    sentence_source: list[tuple[int, int]] = []  # (passage id, index of the span within it)
-    passage_keys: set[tuple[str, str]] = set()
-    todo = [
-        (a.article_id, n, p)
-        for a in articles
-        for n, p in enumerate(a.paragraphs, 1)
-        if (a.article_id, n) not in prior.chunks
-    ]
-    fresh = chunk_paragraphs([p for _, _, p in todo], embedder.count_tokens, embedder.window_tokens)
-    chunks = {**prior.chunks, **{(aid, n): c for (aid, n, _), c in zip(todo, fresh, strict=True)}}
-    for article in articles:
-        paragraph_ids = writer.add_article(article, digests[article.article_id])
-        for number, (paragraph_id, text) in enumerate(zip(paragraph_ids, article.paragraphs, strict=True), 1):
-            sentences, windows = chunks.get((article.article_id, number), ([], []))
-            first_sentence = len(sentence_rows)
-            for a, b in sentences:
-                sentence_rows.append((len(sentence_rows), paragraph_id, a, b))
-            owner: dict[int, tuple[int, int]] = {}
-            for first, last in windows:
-                start, end = sentences[first][0], sentences[last - 1][1]
-                pid = len(passage_rows)
-                passage_rows.append((pid, paragraph_id, start, end, text[start:end]))
-                passage_keys.add((article.article_id, text[start:end]))
-                texts.append(text[start:end])
-                spans.append([(a - start, b - start) for a, b in sentences[first:last]])
-                for k in range(last - first):
-                    # a sentence takes its vector from the first window that holds it
-                    owner.setdefault(first_sentence + first + k, (pid, k))
-            sentence_source.extend(owner[sid] for sid in range(first_sentence, len(sentence_rows)))
-    writer.add_passages(passage_rows)
-    writer.add_sentences(sentence_rows)
-    _checkpoint("chunked")
-
     cache = EmbeddingCache(tmp / CACHE, fallback=_previous_cache(previous))
     try:
-        passage_vectors, span_vectors = embedder.encode_with_spans(texts, spans, cache=cache, progress=progress)
+        built = prepare(articles, digests, embedder, cache, chunks=prior.chunks, progress=progress)
     finally:
         cache.close()
-    sentence_vectors = np.zeros((len(sentence_rows), embedder.dim), dtype=np.float16)
-    for sid, (pid, k) in enumerate(sentence_source):
-        sentence_vectors[sid] = span_vectors[pid][k]
-    _checkpoint("embedded")
+    writer = StoreWriter(tmp / STORE)
+    for article, ids in zip(articles, built.paragraph_ids, strict=True):
+        writer.add_article(article, digests[article.article_id], ids)
+    writer.add_passages(built.passages)
+    writer.add_sentences(built.sentences)
     with (tmp / SENTENCES).open("wb") as fh:
-        np.save(fh, sentence_vectors)
-    choice = vectors.make_index(passage_vectors)
+        np.save(fh, built.sentence_vectors)
+    choice = vectors.make_index(built.passage_vectors)
     vectors.write(choice.index, tmp / FAISS)
     _checkpoint("faiss")
-    names = salient_names([p for a in articles[:50] for p in a.paragraphs])
-    examples = [f"What do the articles say about {name}?" for name in names]
     writer.close(
         {
             "build_dir": tmp.name.removeprefix(_TMP_PREFIX),
             "model_id": embedder.model_id,
-            "examples": json.dumps(examples),
+            "examples": json.dumps(built.examples),
         }
     )
     _checkpoint("sqlite")
     return {
-        "passages": len(passage_rows),
-        "sentences": len(sentence_rows),
+        "passages": len(built.passages),
+        "sentences": len(built.sentences),
         "index_type": choice.kind,
         "nprobe": choice.nprobe,
         "recall_at_10": choice.recall_at_10,
-        "embedded": cache.misses,
-        "reused": cache.hits,
-        "passage_keys": passage_keys,
+        "embedded": built.embedded,
+        "reused": built.reused,
+        "passage_keys": built.passage_keys,
     }
 
 
@@ -698,6 +790,17 @@ class Index:
     def build_id(self) -> str:
         return str(self.manifest["build_id"])
 
+    def dense(self, query: np.ndarray, k: int) -> dict[int, float]:
+        """The ``k`` passages nearest to ``query`` as {passage id: cosine}, nearest first."""
+        ids, scores = vectors.search(self.faiss, query, k)
+        return dict(zip(ids.tolist(), scores.tolist(), strict=False))
+
+    def vectors_of(self, passage_ids: Sequence[int]) -> np.ndarray:
+        return vectors.vectors_of(self.faiss, list(passage_ids))
+
+    def sentence_vectors_of(self, sentence_ids: Sequence[int]) -> np.ndarray:
+        return np.asarray(self.sentence_vectors[list(sentence_ids)], dtype=np.float32)
+
     def info(self) -> IndexInfo:
         m = self.manifest
         return IndexInfo(
@@ -719,13 +822,34 @@ class Index:
                 self._lease()
 
 
+def open_index(index_dir: Path, embedder: Embedder | None = None) -> Index | MilvusIndex:
+    """The serving build of ``index_dir``, from whichever store it was built into."""
+    spec = recorded_store(index_dir)
+    if spec.kind == "milvus":
+        from retrieval.milvus import MilvusIndex
+
+        return MilvusIndex.open(index_dir, spec, embedder)
+    return Index.open(index_dir, embedder)
+
+
 def current_build_id(index_dir: Path) -> str | None:
-    """Cheap check for a swapped index: the name of the build ``current`` points to."""
+    """Cheap check for a swapped index: the id of the serving build (a ``readlink``, or Milvus's pointer)."""
+    spec = recorded_store(index_dir)
+    if spec.kind == "milvus":
+        from retrieval import milvus
+
+        return milvus.current_build_id(spec)
     build = _current_build(index_dir)
     return build.name if build is not None else None
 
 
 def manifest_model(index_dir: Path) -> str | None:
     """The model the serving build was made with, so ``ask`` can use it without ``--model``."""
-    manifest = _read_manifest_quietly(_current_build(index_dir))
+    spec = recorded_store(index_dir)
+    if spec.kind == "milvus":
+        from retrieval import milvus
+
+        manifest = milvus.manifest(spec)
+    else:
+        manifest = _read_manifest_quietly(_current_build(index_dir))
     return manifest.get("model") if manifest else None

@@ -11,13 +11,17 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from embeddings import Embedder
 from retrieval.answer import Answerer, AnswerSettings
 from retrieval.errors import CitebotError
-from retrieval.index import Index, current_build_id
+from retrieval.index import Index, current_build_id, open_index
 from retrieval.records import Answer, ArticleInfo, Citation, IndexInfo
 from retrieval.search import Mode, Searcher, SearchSettings
+
+if TYPE_CHECKING:
+    from retrieval.milvus import MilvusIndex
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +46,27 @@ class Library:
         self._answerer = self._open()
 
     def _open(self) -> Answerer:
-        index = Index.open(self.index_dir, self.embedder)
+        return self._answering(open_index(self.index_dir, self.embedder))
+
+    def _answering(self, index: Index | MilvusIndex) -> Answerer:
         return Answerer(Searcher(index, self.embedder, self._search_settings), self._answer_settings)
+
+    def _latest(self) -> str | None:
+        """The id of the build that should be serving (a view of a chat's documents overrides it)."""
+        return current_build_id(self.index_dir)
 
     @property
     def answerer(self) -> Answerer:
         """The answerer for the newest build; reopened when the ``current`` link moved."""
-        latest = current_build_id(self.index_dir)
-        if latest in (self._answerer.searcher.index.path.name, self._failed):
+        try:
+            latest = self._latest()
+        except CitebotError as exc:  # the store is unreachable: answer with what is open, say so in the logs
+            log.warning("could not check for a newer index", extra={"reason": str(exc)})
+            return self._answerer
+        if latest in (self._answerer.searcher.index.build_id, self._failed):
             return self._answerer
         with self._lock:
-            if latest not in (self._answerer.searcher.index.path.name, self._failed):
+            if latest not in (self._answerer.searcher.index.build_id, self._failed):
                 try:
                     self._answerer = self._open()
                     log.info("index reloaded", extra={"build": latest})
@@ -63,7 +77,7 @@ class Library:
         return self._answerer
 
     @property
-    def index(self) -> Index:
+    def index(self) -> Index | MilvusIndex:
         return self.answerer.searcher.index
 
     def answer(self, question: str, *, top: int | None = None, mode: Mode = "fused") -> Answer:

@@ -1,4 +1,4 @@
-"""Hybrid search: dense FAISS candidates and FTS5 BM25 candidates, fused into one ranking.
+"""Hybrid search: dense candidates and BM25 candidates (FAISS and FTS5, or Milvus), fused into one ranking.
 
 Fusion is a convex mix of scores, not of ranks: on SQuAD-style questions reciprocal rank
 fusion lost to BM25 alone at rank 1. The lexical side is the share of the question's rare
@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from embeddings import Embedder
-from retrieval import vectors
 from retrieval.index import Index
 from retrieval.records import Hit
 from retrieval.store import QueryTerms
+
+if TYPE_CHECKING:
+    from retrieval.milvus import MilvusIndex
 
 Mode = Literal["fused", "dense", "lexical"]
 
@@ -69,7 +71,7 @@ class Pool:
 class Searcher:
     """Searches one opened index with one embedder."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: SearchSettings | None = None):
+    def __init__(self, index: Index | MilvusIndex, embedder: Embedder, settings: SearchSettings | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or SearchSettings()
@@ -131,14 +133,10 @@ class Searcher:
         """
         s = self.settings
         started = time.perf_counter()
-        dense_ids, dense_scores = vectors.search(self.index.faiss, query, s.candidates)
-        dense = dict(zip(dense_ids.tolist(), dense_scores.tolist(), strict=False))
+        dense = self.index.dense(query, s.candidates)
         lexical_started = time.perf_counter()
-        lexical: dict[int, float] = {}
         query_terms = self.index.store.query_terms(question)
-        fts = self.index.store.passage_query(query_terms) if mode != "dense" else None
-        if fts:
-            lexical = dict(self.index.store.lexical(fts, s.candidates))
+        lexical = self.index.store.lexical(query_terms, s.candidates) if mode != "dense" else {}
         parts_started = time.perf_counter()
         if mode == "dense":
             ids = list(dense)
@@ -147,7 +145,7 @@ class Searcher:
         else:
             ids = list(dict.fromkeys([*dense, *lexical]))
         missing = [c for c in ids if c not in dense]
-        for c, vec in zip(missing, vectors.vectors_of(self.index.faiss, missing), strict=False):
+        for c, vec in zip(missing, self.index.vectors_of(missing), strict=False):
             dense[c] = float(vec @ query)
         sentences = self._sentences(ids, query)
         held = self.index.store.holding(query_terms, ids) if mode == "fused" else {}
@@ -162,9 +160,7 @@ class Searcher:
         ids = sorted({sid for rows in spans.values() for sid, _, _ in rows})
         if not ids:
             return {}
-        sims = dict(
-            zip(ids, (np.asarray(self.index.sentence_vectors[ids], dtype=np.float32) @ query).tolist(), strict=False)
-        )
+        sims = dict(zip(ids, (self.index.sentence_vectors_of(ids) @ query).tolist(), strict=False))
         return {
             pid: [SentenceMatch(sid, start, end, sims[sid]) for sid, start, end in rows] for pid, rows in spans.items()
         }

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,16 +167,34 @@ class QueryTerms:
         return sum(w * (tf := text_terms[t]) * (k1 + 1) / (tf + norm) for t, w in self.idf.items() if text_terms[t])
 
 
+def question_terms(
+    question: str, document_frequency: Callable[[Sequence[str]], tuple[dict[str, int], int]]
+) -> QueryTerms:
+    """A question's terms weighted by rarity in an index (``document_frequency`` asks it how rare)."""
+    words = _WORD.findall(question.lower())[:256]
+    per_word = terms(words)  # one tokenizer pass: the terms, and which word spells each
+    found = set().union(*per_word)
+    kept = sorted(found - stop_terms()) or sorted(found)
+    if not kept:
+        return QueryTerms({}, frozenset(), frozenset())
+    df, n = document_frequency(kept)
+    idf = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in kept}
+    phrasing = frozenset(kept) & phrasing_terms()
+    content = frozenset(kept) - phrasing or frozenset(kept)
+    spelled = {t: w for w, stems in zip(words, per_word, strict=True) for t in stems if t in idf}
+    return QueryTerms(idf, content, phrasing, spelled, {t: df.get(t, 0) for t in kept})
+
+
 class StoreWriter:
     """Writes a new store once, in order; used only by a build."""
 
     def __init__(self, path: Path):
         self.db = sqlite3.connect(path)
         self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
-        self._article = self._paragraph = 0
+        self._article = 0
 
-    def add_article(self, article: Article, digest: str) -> list[int]:
-        """Store an article and its paragraphs; returns the paragraph row ids."""
+    def add_article(self, article: Article, digest: str, ids: Sequence[int]) -> None:
+        """Store an article and its paragraphs under the paragraph row ids a build gave them."""
         self._article += 1
         a = article
         row = (
@@ -192,7 +210,6 @@ class StoreWriter:
             len(a.paragraphs),
         )
         self.db.execute("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)", row)
-        ids = list(range(self._paragraph + 1, self._paragraph + 1 + len(article.paragraphs)))
         pages = a.pages or (None,) * len(ids)
         self.db.executemany(
             "INSERT INTO paragraphs VALUES (?,?,?,?,?)",
@@ -201,8 +218,6 @@ class StoreWriter:
                 for n, (pid, text, page) in enumerate(zip(ids, article.paragraphs, pages, strict=True), 1)
             ],
         )
-        self._paragraph += len(ids)
-        return ids
 
     def add_passages(self, rows: Iterable[tuple[int, int, int, int, str]]) -> None:
         """Rows of (passage id, paragraph row, start, end, text)."""
@@ -305,12 +320,15 @@ class Store:
             out.setdefault(pid, []).append((sid, start, end))
         return out
 
-    def lexical(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 matches of passages as (passage id, score), best first; higher is better."""
+    def lexical(self, query: QueryTerms, limit: int) -> dict[int, float]:
+        """BM25 matches of passages as {passage id: score}, best first; higher is better."""
+        fts = self.passage_query(query)
+        if not fts:
+            return {}
         sql = (
             "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts)"
         )
-        return [(int(r), float(s)) for r, s in self.db.execute(sql + " LIMIT ?", (query, limit))]
+        return {int(r): float(s) for r, s in self.db.execute(sql + " LIMIT ?", (fts, limit))}
 
     def document_frequency(self, stems: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many passages hold each term, and how many passages there are."""
@@ -324,18 +342,7 @@ class Store:
 
     def query_terms(self, question: str) -> QueryTerms:
         """The question's terms weighted by rarity here; a term the index lacks weighs most."""
-        words = _WORD.findall(question.lower())[:256]
-        per_word = terms(words)  # one tokenizer pass: the terms, and which word spells each
-        found = set().union(*per_word)
-        kept = sorted(found - stop_terms()) or sorted(found)
-        if not kept:
-            return QueryTerms({}, frozenset(), frozenset())
-        df, n = self.document_frequency(kept)
-        idf = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in kept}
-        phrasing = frozenset(kept) & phrasing_terms()
-        content = frozenset(kept) - phrasing or frozenset(kept)
-        spelled = {t: w for w, stems in zip(words, per_word, strict=True) for t in stems if t in idf}
-        return QueryTerms(idf, content, phrasing, spelled, {t: df.get(t, 0) for t in kept})
+        return question_terms(question, self.document_frequency)
 
     def holding(self, query: QueryTerms, passage_ids: Collection[int]) -> dict[int, set[str]]:
         """Which of the question's content terms each of ``passage_ids`` holds.

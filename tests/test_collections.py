@@ -1,4 +1,8 @@
-"""Chat collections: documents added in one chat answer there only, survive restarts, and adds are atomic."""
+"""Chat collections: documents added in one chat answer there only, survive restarts, and adds are atomic.
+
+Each test runs with the chats' documents in the local store and in Milvus Lite (a library on Milvus
+keeps them there, filtered by chat).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from embeddings import Embedder
-from retrieval import Library, collections
+from retrieval import Library, collections, milvus
 from retrieval.collections import CollectionError, Collections
 from retrieval.index import CRASH_ENV, build_index
+from retrieval.stores import parse_store
 from tests.conftest import BUNDLED_FILE, ROOT, cli_env
 
 FERRY = textwrap.dedent(
@@ -30,13 +36,27 @@ QUESTION = "When does the boat to Lindholm depart?"
 A, B = 501, 502
 
 
-@pytest.fixture()
-def shelf(tmp_path: Path, embedder: Embedder, query_embedder: Embedder) -> Collections:
+def _shelf(tmp_path: Path, embedder: Embedder, query_embedder: Embedder, store: str) -> Collections:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(BUNDLED_FILE, corpus)
-    build_index([corpus], tmp_path / "index", embedder)
+    build_index([corpus], tmp_path / "index", embedder, store=store)
     return Collections(Library(tmp_path / "index", query_embedder))
+
+
+@pytest.fixture(params=["local", "milvus"])
+def shelf(
+    request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder, query_embedder: Embedder
+) -> Iterator[Collections]:
+    """A library with the bundled article, its chats' documents in the local store or in Milvus Lite."""
+    store = "local" if request.param == "local" else f"milvus:{tmp_path / 'milvus.db'}"
+    yield _shelf(tmp_path, embedder, query_embedder, store)
+    milvus.disconnect(parse_store(store))  # stops this test's Milvus Lite engine
+
+
+@pytest.fixture()
+def local_shelf(tmp_path: Path, embedder: Embedder, query_embedder: Embedder) -> Collections:
+    return _shelf(tmp_path, embedder, query_embedder, "local")
 
 
 def test_a_document_answers_only_in_its_chat(shelf: Collections) -> None:
@@ -87,7 +107,8 @@ def test_remove_and_refusals(shelf: Collections, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("stage", ["embedded", "written", "renamed"])
-def test_a_killed_add_leaves_the_collection_as_it_was(shelf: Collections, tmp_path: Path, stage: str) -> None:
+def test_a_killed_add_leaves_the_collection_as_it_was(local_shelf: Collections, tmp_path: Path, stage: str) -> None:
+    shelf = local_shelf  # Milvus: test_milvus.py
     shelf.add_document(A, FERRY, ".md", "ferry")
     script = textwrap.dedent(
         f"""

@@ -45,6 +45,9 @@ def test_full_questions_stand_alone(text: str) -> None:
         ("Why?", "Why is the mayor of Sievierodonetsk?"),
         ("Where is that?", "Where is Sievierodonetsk?"),
         ("And the governor?", "And the governor (Sievierodonetsk)?"),
+        ("Says who?", MAYOR),
+        ("How do you know?", MAYOR),
+        ("Source?", MAYOR),
     ],
 )
 def test_readings(text: str, reading: str) -> None:
