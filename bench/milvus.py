@@ -2,7 +2,8 @@
 
 - Parity on SQuAD v1.1 dev (``../shared/eval/squad-v1.1-dev``, 48 articles, all questions):
   R@1, first quote right and answered, each store, and the share of questions whose first
-  quote is the same sentence in both.
+  quote is the same sentence in both; and on 500 of them, how much the two BM25s' top-50
+  candidates share, and whether the fused top 5 after them is the same.
 - Latency, question text to ``Answer``, bundled article and 100k passages (the corpus of
   ``bench/latency.py``), local store and Milvus Lite, after a warm-up.
 - Build: writing 100k passages into Milvus Lite with every vector already cached (so
@@ -76,6 +77,24 @@ def parity(work: Path, indexer: Embedder, asker: Embedder) -> dict:
     return out
 
 
+def candidates(work: Path, asker: Embedder, count: int = 500) -> dict:
+    """How far the two BM25s differ: their top-50 candidates, and the fused top 5 after them (SQuAD)."""
+    local, remote = Library(work / "squad", asker), Library(work / "milvus-squad", asker)
+    shared, first, top5 = [], 0, []
+    questions = squad_questions(count)
+    for q in questions:
+        terms_local, terms_remote = local.index.store.query_terms(q), remote.index.store.query_terms(q)
+        assert terms_local.idf == terms_remote.idf  # the same term weights: only BM25's candidates differ
+        a, b = set(local.index.store.lexical(terms_local, 50)), set(remote.index.store.lexical(terms_remote, 50))
+        shared.append(len(a & b) / max(len(a), 1))
+        ha, hb = local.answerer.searcher.search(q, 5), remote.answerer.searcher.search(q, 5)
+        first += ha[0].passage.passage_id == hb[0].passage.passage_id
+        top5.append(len({h.passage.passage_id for h in ha} & {h.passage.passage_id for h in hb}) / 5)
+    n = len(questions)
+    return {"questions": n, "bm25_top50_shared": sum(shared) / n, "fused_top1_same": first / n,
+            "fused_top5_shared": sum(top5) / n}  # fmt: skip
+
+
 def _first(answer: object) -> tuple | None:
     quote = (answer.quotes or (answer.closest,))[0]  # type: ignore[attr-defined]
     return (quote.citation.article_id, quote.citation.paragraph, quote.start) if quote else None
@@ -115,15 +134,19 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=500)
     parser.add_argument("--large", type=int, default=100_000, help="passages in the large corpus (0: skip)")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench")
-    parser.add_argument("--only", choices=["parity", "speed"], help="run one half (parity: ~25 min; speed: ~8)")
+    parser.add_argument(
+        "--only", choices=["parity", "candidates", "speed"], help="one part (minutes: parity 25, speed 8, candidates 2)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
     result: dict = {"machine": machine()}
-    if args.only != "speed":
+    if args.only in (None, "parity"):
         result["parity"] = parity(args.work, indexer, asker)
-    if args.only != "parity":
+    if args.only in (None, "parity", "candidates"):
+        result["candidates"] = candidates(args.work, asker)
+    if args.only in (None, "speed"):
         result["latency"] = speed(args.work, indexer, asker, args.large, args.questions)
     if args.json:
         print(json.dumps(result))
@@ -137,6 +160,12 @@ def main() -> None:
             r = p[store]
             print(f"| {store} | {r['recall_at_1']:.3f} | {r['first_quote_right']:.3f} | {r['answered']:.3f} |")
         print(f"\nsame first quote in both: {p['same_first_quote']:.3f}\n")
+    if "candidates" in result:
+        c = result["candidates"]
+        print(
+            f"{c['questions']} SQuAD questions: BM25 top-50 candidates shared {c['bm25_top50_shared']:.3f}; "
+            f"fused top 1 the same {c['fused_top1_same']:.3f}; fused top 5 shared {c['fused_top5_shared']:.3f}\n"
+        )
     if "latency" not in result:
         return
     print("| corpus | store | p50 ms | p95 ms |\n|---|---|---|---|")

@@ -91,7 +91,15 @@ def _lite_client(make: Any, spec: StoreSpec) -> _Bounded:
     from milvus_lite.server_manager import server_manager_instance
 
     for attempt in range(LITE_STARTS):
-        client = _Bounded(make(spec.uri))
+        try:
+            client = _Bounded(make(spec.uri))
+        except Exception as exc:
+            if "open local milvus failed" in str(exc).lower():  # its lock is held: another process has the file
+                raise StoreError(
+                    f"{spec.uri} is open in another process (Milvus Lite allows one at a time; "
+                    "to serve and rebuild at once, use a Milvus server)"
+                ) from None
+            raise
         try:
             client.list_collections()
             return client

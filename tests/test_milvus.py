@@ -288,3 +288,9 @@ def test_a_missing_collection_or_another_model_is_one_clear_error(
     with pytest.raises(StoreError, match=r"lacks the collection \w+_records: run `citebot index` again"):
         Library(index, query_embedder)
     milvus.disconnect(spec)
+
+
+def test_a_lite_file_open_elsewhere_is_one_line(on_milvus: Path, query_embedder: Embedder) -> None:
+    Library(on_milvus, query_embedder)  # this process holds the file
+    line = one_line_error(citebot("ask", "--index", str(on_milvus), "Who is the mayor of Sievierodonetsk?"))
+    assert "is open in another process (Milvus Lite allows one at a time" in line
