@@ -214,7 +214,7 @@ def test_a_running_bot_survives_milvus_going_down(
     index = _bundled(tmp_path, embedder)
     conversation = Conversation(Library(index, query_embedder))
     assert conversation.ask("Who is the mayor of Sievierodonetsk?").answer.answered  # type: ignore[union-attr]
-    _kill_milvus_lite()
+    _kill_milvus_lite(tmp_path / "c.db")
     time.sleep(milvus.POINTER_CHECK)
     with caplog.at_level(logging.WARNING), deadline(60):
         reply = conversation.ask("Who is the mayor of Sievierodonetsk?")
@@ -225,8 +225,8 @@ def test_a_running_bot_survives_milvus_going_down(
     milvus.disconnect(recorded_store(index))
 
 
-def _kill_milvus_lite() -> None:
-    """SIGKILL this process's Milvus Lite engines (children running milvus_lite/lib/milvus)."""
+def _kill_milvus_lite(db: Path) -> None:
+    """SIGKILL this process's Milvus Lite engine serving ``db`` (other tests' engines live on)."""
     killed = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -234,7 +234,7 @@ def _kill_milvus_lite() -> None:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if parent == os.getpid() and b"milvus_lite" in command:
+        if parent == os.getpid() and b"milvus_lite" in command and str(db).encode() in command:
             os.kill(int(pid), signal.SIGKILL)
             killed += 1
     assert killed
@@ -290,7 +290,8 @@ def test_a_missing_collection_or_another_model_is_one_clear_error(
     milvus.disconnect(spec)
 
 
-def test_a_lite_file_open_elsewhere_is_one_line(on_milvus: Path, query_embedder: Embedder) -> None:
-    Library(on_milvus, query_embedder)  # this process holds the file
-    line = one_line_error(citebot("ask", "--index", str(on_milvus), "Who is the mayor of Sievierodonetsk?"))
+def test_a_lite_file_open_elsewhere_is_one_line(tmp_path: Path, embedder: Embedder) -> None:
+    index = _bundled(tmp_path, embedder)  # this process holds the file
+    line = one_line_error(citebot("ask", "--index", str(index), "Who is the mayor of Sievierodonetsk?"))
     assert "is open in another process (Milvus Lite allows one at a time" in line
+    milvus.disconnect(recorded_store(index))
