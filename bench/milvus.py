@@ -18,6 +18,7 @@ Milvus builds here start from the local build's embedding cache (as a folder swi
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import time
@@ -68,11 +69,11 @@ def parity(work: Path, indexer: Embedder, asker: Embedder) -> dict:
     out: dict = {"questions": len(questions)}
     firsts = {}
     for name, index_dir in (("local", local_dir), ("milvus", milvus_dir)):
-        library = Library(index_dir, asker)
-        (row,) = evaluate(library.answerer, questions, modes=("fused",))
+        predictions = io.StringIO()  # each question's answer, from the same pass
+        (row,) = evaluate(Library(index_dir, asker).answerer, questions, modes=("fused",), out=predictions)
         out[name] = {"recall_at_1": row.recall_at_1, "first_quote_right": row.first_quote_right,
                      "answered": row.answered}  # fmt: skip
-        firsts[name] = [_first(library.answer(q.question)) for q in questions]
+        firsts[name] = [_first(json.loads(line)["answer"]) for line in predictions.getvalue().splitlines()]
     out["same_first_quote"] = sum(a == b for a, b in zip(*firsts.values(), strict=True)) / len(questions)
     return out
 
@@ -95,9 +96,9 @@ def candidates(work: Path, asker: Embedder, count: int = 500) -> dict:
             "fused_top5_shared": sum(top5) / n}  # fmt: skip
 
 
-def _first(answer: object) -> tuple | None:
-    quote = (answer.quotes or (answer.closest,))[0]  # type: ignore[attr-defined]
-    return (quote.citation.article_id, quote.citation.paragraph, quote.start) if quote else None
+def _first(answer: dict) -> tuple | None:
+    quote = (answer["quotes"] or [answer["closest"]])[0]
+    return (quote["article_id"], quote["paragraph"], quote["start"]) if quote else None
 
 
 def speed(work: Path, indexer: Embedder, asker: Embedder, large: int, count: int) -> list[dict]:

@@ -218,7 +218,7 @@ class Collections:
 
     def _build(self, chat: int, articles: list[Article]) -> None:
         self.root.mkdir(exist_ok=True)
-        build_articles(articles, self._dir(chat), self._encoder())
+        build_articles(articles, self._dir(chat), self._encoder(), store="local")  # not $CITEBOT_STORE: see _shelf
         log.info("chat collection rebuilt", extra={"chat": chat, "articles": len(articles)})
 
     def _drop(self, chat: int) -> None:

@@ -100,6 +100,14 @@ class BuildReport:
     seconds: float
     warnings: tuple[str, ...] = ()
 
+    @classmethod
+    def up_to_date(
+        cls, path: str, articles: int, manifest: dict[str, Any], started: float, warnings: Sequence[str]
+    ) -> BuildReport:
+        """The report of a build that found the serving one already made from these articles."""
+        counts = manifest["passages"], manifest["sentences"]
+        return cls(path, True, articles, 0, 0, 0, *counts, 0, 0, 0, time.perf_counter() - started, tuple(warnings))
+
 
 def article_digest(article: Article) -> str:
     a = article
@@ -118,6 +126,16 @@ CRASH_ENV = "CITEBOT_CRASH_AT"  # test hook: SIGKILL this process at a named bui
 def new_build_id() -> str:
     """When the build started, then 8 random hex digits (sorts by time; ``BUILD_ID`` matches it)."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+def check_model(manifest: dict[str, Any], embedder: Embedder | None) -> None:
+    """``ModelMismatch`` unless ``embedder`` is the model the build was made with (None: not asking)."""
+    if embedder is not None and manifest["model_id"] != embedder.model_id:
+        raise ModelMismatch(
+            f"the index was built with model {model_label(manifest['model'])}, but this run uses "
+            f"{model_label(embedder.spec.name)}: run `citebot index` with the same --model, "
+            f"or pass --model {manifest['model']}"
+        )
 
 
 def model_fields(embedder: Embedder) -> dict[str, Any]:
@@ -283,21 +301,7 @@ def _build_locked(
 
     old_manifest = _read_manifest_quietly(previous)
     if old_manifest and old_manifest.get("corpus_digest") == corpus_digest and _loads(previous, embedder):
-        return BuildReport(
-            str(index_dir),
-            True,
-            len(articles),
-            0,
-            0,
-            0,
-            old_manifest["passages"],
-            old_manifest["sentences"],
-            0,
-            0,
-            0,
-            time.perf_counter() - started,
-            tuple(warnings),
-        )
+        return BuildReport.up_to_date(str(index_dir), len(articles), old_manifest, started, warnings)
     reuse = (
         bool(old_manifest)
         and old_manifest.get("model_id") == embedder.model_id
@@ -748,12 +752,7 @@ class Index:
     def _open_leased(cls, build: Path, fd: int, embedder: Embedder | None) -> Index:
         fix = "run `citebot index` again"
         manifest = read_manifest(fd, build)
-        if embedder is not None and manifest["model_id"] != embedder.model_id:
-            raise ModelMismatch(
-                f"the index was built with model {model_label(manifest['model'])}, but this run uses "
-                f"{model_label(embedder.spec.name)}: run `citebot index` with the same --model, "
-                f"or pass --model {manifest['model']}"
-            )
+        check_model(manifest, embedder)
         for name, size in manifest["files"].items():
             path = build / name
             actual = path.stat().st_size if path.is_file() else None

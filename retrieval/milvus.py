@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from embeddings import Embedder, EmbeddingCache, model_label
-from retrieval.errors import CitebotError, IndexMissing, ModelMismatch
+from retrieval.errors import CitebotError, IndexMissing
 from retrieval.records import Article, ArticleInfo, IndexInfo, Passage
 from retrieval.store import _affordable, question_terms, terms
 from retrieval.stores import TOKEN_ENV, StoreError, StoreSpec
@@ -749,12 +749,9 @@ class MilvusIndex:
         if newest is None:
             raise IndexMissing(f"no index in Milvus at {spec.uri} ({spec.name}): run `citebot index` first")
         manifest = newest[1]
-        if embedder is not None and manifest["model_id"] != embedder.model_id:
-            raise ModelMismatch(
-                f"the index was built with model {model_label(manifest['model'])}, but this run uses "
-                f"{model_label(embedder.spec.name)}: run `citebot index` with the same --model, "
-                f"or pass --model {manifest['model']}"
-            )
+        from retrieval.index import check_model
+
+        check_model(manifest, embedder)
         with _calls(spec, "open the index in"):
             for name in manifest["collections"].values():
                 if not client.has_collection(name):
@@ -820,9 +817,38 @@ class MilvusIndex:
 
 # --- one client per store per process ----------------------------------------------------------
 
+
+class Recent:
+    """Values looked up in Milvus at most once per ``POINTER_CHECK`` seconds a key (which build serves,
+    a chat's list): one query a second, however many questions, and a new build is seen within it."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, look: Callable[[], Any], *, fresh: bool = False) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+        if seen is not None and not fresh and now - seen[0] < POINTER_CHECK:
+            return seen[1]
+        value = look()
+        self.set(key, value, now)
+        return value
+
+    def set(self, key: Any, value: Any, when: float | None = None) -> None:
+        with self._lock:
+            self._seen[key] = (time.monotonic() if when is None else when, value)
+
+    def forget(self, which: Callable[[Any], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._seen if which(k)]:
+                del self._seen[key]
+
+
 _clients: dict[StoreSpec, Any] = {}
 _clients_lock = threading.Lock()
-_pointer_seen: dict[StoreSpec, tuple[float, str | None]] = {}
+_serving = Recent()  # store -> the serving build's id
 
 
 def connection(spec: StoreSpec) -> Any:
@@ -840,8 +866,7 @@ def disconnect(spec: StoreSpec) -> None:
     key = StoreSpec(spec.kind, spec.uri)
     with _clients_lock:
         client = _clients.pop(key, None)
-        for seen in [s for s in _pointer_seen if s.uri == spec.uri]:
-            _pointer_seen.pop(seen, None)
+    _serving.forget(lambda seen: seen.uri == spec.uri)
     if client is not None:
         with contextlib.suppress(Exception):
             client.close()
@@ -857,18 +882,12 @@ def disconnect(spec: StoreSpec) -> None:
 
 def current_build_id(spec: StoreSpec) -> str | None:
     """The serving build's id, looked up at most once per ``POINTER_CHECK`` seconds."""
-    now = time.monotonic()
-    seen = _pointer_seen.get(spec)
-    if seen is not None and now - seen[0] < POINTER_CHECK:
-        return seen[1]
-    newest = Pointer(connection(spec), spec).newest()
-    build = newest[1]["build_id"] if newest else None
-    _pointer_seen[spec] = (now, build)
-    return build
 
+    def look() -> str | None:
+        newest = Pointer(connection(spec), spec).newest()
+        return newest[1]["build_id"] if newest else None
 
-def forget_pointer(spec: StoreSpec) -> None:
-    _pointer_seen.pop(spec, None)
+    return _serving.get(spec, look)
 
 
 def manifest(spec: StoreSpec) -> dict[str, Any] | None:
@@ -898,11 +917,7 @@ def build(
         with _calls(spec, "read the index from"):
             intact = all(client.has_collection(n) for n in old["collections"].values())
         if intact:
-            where = f"{index_dir} ({spec.label()})"
-            return local.BuildReport(
-                where, True, len(articles), 0, 0, 0, old["passages"], old["sentences"], 0, 0, 0,
-                time.perf_counter() - started, tuple(warnings_),
-            )  # fmt: skip
+            return local.BuildReport.up_to_date(f"{index_dir} ({spec.label()})", len(articles), old, started, warnings_)
     build_id = local.new_build_id()
     # The embedding cache stays on the building machine: only builds read it, and a content-hash
     # lookup in local SQLite is far cheaper than asking Milvus for vectors by text.
@@ -946,7 +961,7 @@ def build(
         fresh.unlink(missing_ok=True)
         raise
     os.replace(fresh, cache_path)
-    forget_pointer(spec)
+    _serving.forget(lambda seen: seen == spec)
     keep = [build_id] + ([old["build_id"]] if old else [])  # the previous build may be answering a question now
     with contextlib.suppress(StoreError):
         drop_builds(client, spec, keep=keep)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ from retrieval.errors import CitebotError, IndexMissing
 from retrieval.library import Library
 from retrieval.milvus import (
     ID_BITS,
-    POINTER_CHECK,
     MilvusIndex,
+    Recent,
     _calls,
     _gen,
     connection,
@@ -58,8 +57,7 @@ class ChatShelf:
     def __init__(self, index_dir: Path, spec: StoreSpec):
         self.index_dir, self.spec = index_dir, spec
         self.names = {k: f"{spec.name}_chats_{k}" for k in ("passages", "sentences", "records")}
-        self._seen: dict[int, tuple[float, dict[str, Any] | None]] = {}
-        self._guard = threading.Lock()
+        self._lists = Recent()  # chat -> its newest list record
 
     @property
     def client(self) -> Any:
@@ -73,23 +71,18 @@ class ChatShelf:
         return found if found and found["documents"] else None
 
     def _record(self, chat: int, *, fresh: bool = False) -> dict[str, Any] | None:
-        """The chat's newest list, even an empty one; looked up at most once per ``POINTER_CHECK`` unless ``fresh``."""
-        now = time.monotonic()
-        with self._guard:
-            seen = self._seen.get(chat)
-        if seen is not None and not fresh and now - seen[0] < POINTER_CHECK:
-            return seen[1]
-        found = None
-        with _calls(self.spec, "read a chat's documents from"):
-            if self.client.has_collection(self.names["records"]):
+        """The chat's newest list, even an empty one (looked up at most once a second unless ``fresh``)."""
+
+        def look() -> dict[str, Any] | None:
+            with _calls(self.spec, "read a chat's documents from"):
+                if not self.client.has_collection(self.names["records"]):
+                    return None
                 rows = self.client.query(
                     self.names["records"], filter=f'key like "chat:{int(chat)}:%"', output_fields=["key", "value"]
                 )
-                if rows:
-                    found = json.loads(max(rows, key=lambda r: int(r["key"].rsplit(":", 1)[1]))["value"])
-        with self._guard:
-            self._seen[chat] = (now, found)
-        return found
+            return json.loads(max(rows, key=lambda r: int(r["key"].rsplit(":", 1)[1]))["value"]) if rows else None
+
+        return self._lists.get(chat, look, fresh=fresh)
 
     def version(self, chat: int) -> str | None:
         listing = self.listing(chat)
@@ -106,8 +99,7 @@ class ChatShelf:
             self.client.delete(
                 self.names["records"], filter=f'key like "chat:{int(chat)}:%" and key != "chat:{int(chat)}:{version}"'
             )
-        with self._guard:
-            self._seen[chat] = (time.monotonic(), body)
+        self._lists.set(chat, body)
 
     # --- adding and removing ---------------------------------------------------------------
 
