@@ -201,24 +201,31 @@ def ask(
     """
     from bot.printable import json_printable, printable
     from bot.render import answer_json, terminal_answer
-    from retrieval import QuestionError
+    from retrieval import CitebotError, QuestionError
 
     library = open_library(index_dir, model, backend)
     if question != "-":
         answer = library.answer(question, top=top)
         click.echo(answer_json(answer) if as_json else terminal_answer(answer))
         return
+    failed = 0
     for line in sys.stdin:
         text = line.rstrip("\n")
         try:
             answer = library.answer(text, top=top)
             click.echo(answer_json(answer) if as_json else terminal_answer(answer) + "\n")
-        except QuestionError as exc:
+        except Exception as exc:  # one bad line never ends the batch: it gets its error, the others their answers
+            if not isinstance(exc, QuestionError):
+                failed += 1
+                log.debug("question failed", exc_info=True)
+            message = str(exc) if isinstance(exc, CitebotError) else f"unexpected error ({type(exc).__name__})"
             if as_json:
-                click.echo(json_printable(json.dumps({"question": text, "error": str(exc)}, ensure_ascii=False)))
+                click.echo(json_printable(json.dumps({"question": text, "error": message}, ensure_ascii=False)))
             else:
-                click.echo(f"{printable(str(exc))}\n")
+                click.echo(f"{printable(message)}\n")
         sys.stdout.flush()
+    if failed:
+        _fail(f"{failed} question{'s' if failed > 1 else ''} failed unexpectedly; run with -v for details")
 
 
 @cli.command()

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
 
@@ -89,6 +93,12 @@ NO_DOWNLOAD = "I could not download that file from Telegram: please send it agai
 UPLOADS = HTML_SUFFIXES | PDF_SUFFIXES | TEXT_SUFFIXES  # what an admin may send (one article per file)
 _LINK = re.compile(r"https?://\S{1,2000}", re.IGNORECASE)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# Adding documents (fetching links, parsing, embedding) runs in a pool of its own, so slow adds
+# can never take the threads that answer questions; beyond this many waiting, adds are refused.
+INGEST_WORKERS, INGEST_WAITING = 2, 8
+BUSY = "I am busy adding other documents: please send that again in a minute."
+ADMIN_TTL = 60.0  # seconds a group member's admin status is trusted before getChatMember is asked again
+ADMIN_CACHE = 10_000  # (chat, user) pairs remembered
 
 
 class SetupError(Exception):
@@ -182,6 +192,10 @@ class CitebotTelegram:
         self._keys: tuple[str, dict[str, str]] = ("", {})
         self._refused: set[tuple[int, int]] = set()  # (chat, user) told in a group that only admins add
         self._warming: asyncio.Task[None] | None = None  # held so the loop does not drop the task
+        self._ingest = ThreadPoolExecutor(INGEST_WORKERS, thread_name_prefix="ingest")
+        self._ingesting = 0  # adds running or waiting in the pool
+        # (chat, user) -> (until, lookup): one getChatMember per pair per ADMIN_TTL, shared by concurrent updates
+        self._admins: OrderedDict[tuple[int, int], tuple[float, asyncio.Future[bool]]] = OrderedDict()
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -284,7 +298,7 @@ class CitebotTelegram:
             typing_task.cancel()
         name = (document.file_name or "document").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or "document"
         chat = message.chat.id
-        await self._respond(message, lambda: self.conversation.add_document(chat, data, kind, name), paced=False)
+        await self._ingest_reply(message, lambda: self.conversation.add_document(chat, data, kind, name))
 
     async def on_forward(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A channel post an admin forwards is added as an article; other forwards are plain messages."""
@@ -292,9 +306,15 @@ class CitebotTelegram:
         if message is None:
             return
         origin = message.forward_origin
-        if not isinstance(origin, MessageOriginChannel) or not await self._is_admin(message, context):
+        if not isinstance(origin, MessageOriginChannel):
             if message.text:
                 await self.on_text(update, context)
+            return
+        if not await self._allowed_pace(message):  # before the admin check: that may cost a Bot API call
+            return
+        if not await self._is_admin(message, context):
+            if message.text:
+                await self._on_text(message, context, paced=False)
             return
         username = origin.chat.username
         url = f"https://t.me/{username}/{origin.message_id}" if username else None
@@ -307,17 +327,18 @@ class CitebotTelegram:
         if article is None:
             return
         chat = message.chat.id
-        await self._respond(message, lambda: self.conversation.add_article(chat, article))
+        await self._ingest_reply(message, lambda: self.conversation.add_article(chat, article))
 
     async def on_remove(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if message is None or not self._addressed_command(message, context):
+        if message is None or not self._addressed_command(message, context) or not await self._allowed_pace(message):
             return
         if not await self._is_admin(message, context):
-            await self._respond(message, lambda: ProblemReply("Only this bot's admins can remove documents."))
+            refusal = ProblemReply("Only this bot's admins can remove documents.")
+            await self._respond(message, lambda: refusal, typing=False, paced=False)
             return
         argument, chat = " ".join(context.args or ()), message.chat.id
-        await self._respond(message, lambda: self.conversation.remove(chat, argument))
+        await self._ingest_reply(message, lambda: self.conversation.remove(chat, argument))
 
     async def _is_admin(self, message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
         """Listed in CITEBOT_ADMINS, or (with CITEBOT_GROUP_ADMINS=1) an administrator of this group."""
@@ -330,10 +351,21 @@ class CitebotTelegram:
             return message.sender_chat.id == message.chat.id
         if user is None:
             return False
+        key, now = (message.chat.id, user.id), time.monotonic()
+        cached = self._admins.get(key)
+        if cached is None or cached[0] < now:
+            lookup = asyncio.ensure_future(self._ask_admin(context, *key))
+            self._admins[key] = cached = (now + ADMIN_TTL, lookup)
+            while len(self._admins) > ADMIN_CACHE:
+                self._admins.popitem(last=False)
+        return await asyncio.shield(cached[1])
+
+    @staticmethod
+    async def _ask_admin(context: ContextTypes.DEFAULT_TYPE, chat: int, user: int) -> bool:
         try:
-            member = await context.bot.get_chat_member(message.chat.id, user.id)
+            member = await context.bot.get_chat_member(chat, user)
         except TelegramError as exc:
-            log.info("admin check failed", extra={"chat": message.chat.id, "error": type(exc).__name__})
+            log.info("admin check failed", extra={"chat": chat, "error": type(exc).__name__})
             return False
         return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
@@ -350,9 +382,12 @@ class CitebotTelegram:
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        if message is None or not message.text:
-            return
-        text = message.text
+        if message is not None and message.text:
+            await self._on_text(message, context)
+
+    async def _on_text(self, message: Message, context: ContextTypes.DEFAULT_TYPE, *, paced: bool = True) -> None:
+        """A question, a bare link to add, or an unknown command; ``paced``: the sender's budget is still unspent."""
+        text = message.text or ""
         if message.chat.type != ChatType.PRIVATE:
             stripped = self._for_me_in_group(message, context)
             if stripped is None:
@@ -362,18 +397,21 @@ class CitebotTelegram:
         if text.startswith("/"):  # an unknown command (known ones have handlers)
             if message.chat.type != ChatType.PRIVATE and not self._addressed_command(message, context, strict=True):
                 return
-            await self._respond(message, lambda: self.conversation.reply(text, chat=chat), typing=False)
+            await self._respond(message, lambda: self.conversation.reply(text, chat=chat), typing=False, paced=paced)
             return
         if _LINK.fullmatch(text.strip()):  # a bare link: an article to add, not a question
+            if paced and not await self._allowed_pace(message):  # before the admin check, which may ask Telegram
+                return
             if not await self._is_admin(message, context):
-                if await self._allowed_pace(message):
-                    await self._refuse(message)
+                await self._refuse(message)
                 return
             link = text.strip()
-            await self._respond(message, lambda: self.conversation.add_link(chat, link))
+            await self._ingest_reply(message, lambda: self.conversation.add_link(chat, link))
             return
         who, reply = conversation_key(message), self._replies_to_me(message, context)
-        await self._respond(message, lambda: self.conversation.ask(text, chat=chat, who=who, reply=reply))
+        await self._respond(
+            message, lambda: self.conversation.ask(text, chat=chat, who=who, reply=reply), paced=paced
+        )
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, documents...: a hint in private chats, silence in groups."""
@@ -424,24 +462,44 @@ class CitebotTelegram:
     # --- helpers ------------------------------------------------------------------------
 
     async def _respond(
-        self, message: Message, make: Callable[[], Reply], *, typing: bool = True, paced: bool = True
+        self,
+        message: Message,
+        make: Callable[[], Reply],
+        *,
+        typing: bool = True,
+        paced: bool = True,
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         """Compute and render the reply in a worker thread (with "typing…" shown), then send it.
 
         Rendering is in the thread too: it is linear in the reply, but the event loop serves
         every chat and must never wait on one reply's work. ``paced=False``: the caller has
-        already spent the sender's budget for this message.
+        already spent the sender's budget for this message. ``pool``: where the work runs
+        (None: the event loop's default pool, which answers questions).
         """
         if paced and not await self._allowed_pace(message):
             return
         typing_task = asyncio.create_task(self._keep_typing(message)) if typing else None
         try:
-            chunks, markup = await asyncio.to_thread(self._render, make)
+            work = functools.partial(self._render, make)
+            chunks, markup = await asyncio.get_running_loop().run_in_executor(pool, work)
         finally:
             if typing_task:
                 typing_task.cancel()
         for i, chunk in enumerate(chunks):
             await self._send(message, chunk, markup if i == len(chunks) - 1 else None)
+
+    async def _ingest_reply(self, message: Message, make: Callable[[], Reply]) -> None:
+        """An add or a removal (the sender's budget already spent), in the ingest pool; refused when it is full."""
+        if self._ingesting >= INGEST_WORKERS + INGEST_WAITING:
+            log.info("add refused: ingest pool full", extra={"chat": message.chat.id})
+            await self._send(message, escape(BUSY), None)
+            return
+        self._ingesting += 1
+        try:
+            await self._respond(message, make, paced=False, pool=self._ingest)
+        finally:
+            self._ingesting -= 1
 
     def _render(self, make: Callable[[], Reply]) -> tuple[list[str], InlineKeyboardMarkup | None]:
         reply = make()
@@ -559,10 +617,16 @@ def _document_kind(file_name: str | None, mime_type: str | None) -> str | None:
 
 
 def conversation_key(message: Message) -> tuple[int, int, int]:
-    """Whose follow-ups a message continues: the chat in private; the sender and thread in groups."""
+    """Whose follow-ups a message continues: the chat in private; the sender and forum topic in groups.
+
+    Telegram also sets ``message_thread_id`` on every reply in an ordinary supergroup (the reply
+    chain's first message), so only a forum topic's message counts its thread: otherwise a
+    follow-up sent as a reply would start a conversation of its own.
+    """
     if message.chat.type == ChatType.PRIVATE:
         return (message.chat.id, 0, 0)
-    return (message.chat.id, sender_key(message), message.message_thread_id or 0)
+    topic = message.message_thread_id if message.is_topic_message else None
+    return (message.chat.id, sender_key(message), topic or 0)
 
 
 def sender_key(message: Message) -> int:

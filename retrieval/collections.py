@@ -31,14 +31,20 @@ from retrieval.followup import Turn, resolve
 from retrieval.index import article_digest, build_articles, current_build_id, manifest_model
 from retrieval.library import Library
 from retrieval.milvus_chats import ChatLibrary, ChatShelf, TooLong
+from retrieval.question import check_question
 from retrieval.records import Answer, Article, ArticleInfo, Citation
 from retrieval.stores import recorded_store
 
 log = logging.getLogger(__name__)
 
 CHATS = "chats"
+# What a chat may add. Embedding runs at about 20,000 characters a second on 2 cores, and while a
+# document is added the CPU is shared with every chat's questions: a 20 MB upload took ~18 minutes.
 MAX_DOCUMENTS = 200  # per chat
-MAX_PARAGRAPHS = 5_000  # per added document: embedding more would keep the chat waiting for minutes
+MAX_DOCUMENT_CHARS = 250_000  # per document (about 40,000 words, ~13 s to add); longer: `citebot index`
+MAX_PARAGRAPHS = 5_000  # per document (a paragraph is at least one passage)
+MAX_CHAT_CHARS = 2_000_000  # all of a chat's documents together
+MAX_CHAT_PARAGRAPHS = 20_000
 OPEN_COLLECTIONS = 32  # chats whose collection stays open between questions
 
 
@@ -90,6 +96,7 @@ class Collections:
         The reading is None when the message was read as typed. A resolved reading that is
         declined gives way to the message as typed when that one is answered.
         """
+        check_question(text)  # before the conversation is read: nothing reads an overlong message
         reading = resolve(text, history, reply=reply)
         if reading is None:
             return self.answer(text, chat, top=top), None
@@ -134,13 +141,7 @@ class Collections:
             for n, old in enumerate(current, 1):
                 if article_digest(old) == digest:
                     raise CollectionError(f"That document is already here, as number {n} in /sources.")
-            if sum(1 for p in article.paragraphs if p.strip()) > MAX_PARAGRAPHS:
-                raise CollectionError(
-                    f"That document has over {MAX_PARAGRAPHS:,} paragraphs, too long to add from a chat: "
-                    "ask the operator to index it with `citebot index`."
-                )
-            if len(current) >= MAX_DOCUMENTS:
-                raise CollectionError(f"This chat already has {MAX_DOCUMENTS} documents: /remove one first.")
+            _check_size(article, current)
             article = replace(article, article_id=_article_id(chat, article, digest), origin=None)
             if self._shelf is not None:
                 try:
@@ -171,8 +172,10 @@ class Collections:
             return _info(current[number - 1])
 
     def warm_up(self) -> None:
-        """Load the passage encoder now (~4 s), so that the first add takes a fraction of a second."""
+        """Load the passage encoder (~4 s) and start a page reader now, so that the first add takes a fraction
+        of a second."""
         self._encoder().encode(["warm up"])
+        read_document(b"<p>warm up</p>", ".html", "warm-up", "warm-up", "warm-up", [])
 
     # --- inside -------------------------------------------------------------------------
 
@@ -217,7 +220,7 @@ class Collections:
         return own.index.store.full_articles() if own is not None else []
 
     def _build(self, chat: int, articles: list[Article]) -> None:
-        self.root.mkdir(exist_ok=True)
+        self.root.mkdir(mode=0o700, exist_ok=True)
         build_articles(articles, self._dir(chat), self._encoder(), store="local")  # not $CITEBOT_STORE: see _shelf
         log.info("chat collection rebuilt", extra={"chat": chat, "articles": len(articles)})
 
@@ -229,6 +232,33 @@ class Collections:
         trash = self.root / f".removed-{chat}-{uuid.uuid4().hex[:8]}"
         folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _size(articles: Sequence[Article]) -> tuple[int, int]:
+    """Characters and non-empty paragraphs: what adding costs (passages follow from both)."""
+    return (
+        sum(len(p) for a in articles for p in a.paragraphs),
+        sum(1 for a in articles for p in a.paragraphs if p.strip()),
+    )
+
+
+def _check_size(article: Article, current: Sequence[Article]) -> None:
+    """Refuse, before any embedding, a document too big for a chat or one that would overfill it."""
+    chars, paragraphs = _size([article])
+    if chars > MAX_DOCUMENT_CHARS or paragraphs > MAX_PARAGRAPHS:
+        raise CollectionError(
+            f"That document is too long to add from a chat ({chars:,} characters in {paragraphs:,} paragraphs; "
+            f"the limit is {MAX_DOCUMENT_CHARS:,} characters and {MAX_PARAGRAPHS:,} paragraphs): "
+            "ask the operator to index it with `citebot index`."
+        )
+    if len(current) >= MAX_DOCUMENTS:
+        raise CollectionError(f"This chat already has {MAX_DOCUMENTS} documents: /remove one first.")
+    held_chars, held_paragraphs = _size(current)
+    if held_chars + chars > MAX_CHAT_CHARS or held_paragraphs + paragraphs > MAX_CHAT_PARAGRAPHS:
+        raise CollectionError(
+            f"This chat's documents hold {held_chars:,} characters; with this one it would be over the "
+            f"{MAX_CHAT_CHARS:,} (or {MAX_CHAT_PARAGRAPHS:,} paragraphs) a chat may have: /remove one first."
+        )
 
 
 def _only(found: list[Article], warnings: list[str]) -> Article:

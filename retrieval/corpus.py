@@ -44,10 +44,13 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PARAGRAPH_CHARS = 200_000
 
 _DATELINE = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s+([^:\n]{1,80}?)\s*:\s*", re.IGNORECASE)
-_HEADING = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"#\s+")  # an ATX heading's opening; its closing #s are taken off by _heading
 _BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n")
 _SPACES = re.compile(r"\s+")
 _DATE_IN_NAME = re.compile(r"[-_ ]?(\d{4}-\d{2}-\d{2})$")
+# Control characters and bidirectional overrides: in a title they are never meant, and U+202E
+# ("right-to-left override") lets a file named "report<U+202E>fdp.exe" show as "reportexe.pdf".
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]+")
 
 
 @dataclass
@@ -128,6 +131,7 @@ def read_document(
     if isinstance(found, str):
         warnings.append(f"{where}: {_skipped(found)}")
         return []
+    found = replace(found, title=clean_title(found.title) or clean_title(fallback) or article_id)
     if url and not found.url:  # fetched: cite where it came from (a page's own canonical link wins)
         found = replace(found, url=url)
     if not any(p.strip() for p in found.paragraphs):
@@ -188,7 +192,12 @@ def _files(root: Path, warnings: list[str]) -> Iterator[tuple[Path, str]]:
             if entry.is_dir(follow_symlinks=False):
                 subfolders.append(Path(entry.path))
                 continue
-            if Path(entry.name).suffix.lower() not in SUFFIXES or not entry.is_file():
+            named_as_article = Path(entry.name).suffix.lower() in SUFFIXES
+            if not entry.is_file():
+                if not entry.is_symlink() or named_as_article:  # a FIFO, socket or device; or a dangling link
+                    warnings.append(f"{entry.path}: not a regular file, skipped")
+                continue
+            if not named_as_article:
                 continue
             path = Path(entry.path)
             article_base = path.relative_to(root).with_suffix("").as_posix()
@@ -255,6 +264,11 @@ def _read_file(path: Path, article_id: str, warnings: list[str]) -> list[Article
     return read_document(data, path.suffix.lower(), article_id, path.stem, str(path), warnings)
 
 
+def clean_title(title: str) -> str:
+    """A title as it may be shown and cited: one line, without control or bidirectional-override characters."""
+    return " ".join(_UNSHOWN.sub(" ", title).split())
+
+
 def _title_from_name(stem: str) -> str:
     stem = _DATE_IN_NAME.sub("", stem) or stem
     words = re.sub(r"[-_]+", " ", stem).strip()
@@ -278,7 +292,8 @@ def post_article(text: str, *, article_id: str, date: str | None = None, url: st
     lines = [line for line in lines if line]
     if not lines:
         return None
-    title = lines[0] if len(lines[0]) <= 120 else lines[0][:119].rstrip() + "…"
+    first = clean_title(lines[0]) or "Post"
+    title = first if len(first) <= 120 else first[:119].rstrip() + "…"
     body = lines[1:] or lines
     return Article(article_id=article_id, title=title, paragraphs=tuple(body), date=date, url=url)
 
@@ -287,8 +302,8 @@ def parse_text_article(text: str, *, article_id: str, fallback_title: str) -> Ar
     """Parse a .txt/.md article: optional ``# Title`` heading, optional leading dateline."""
     paragraphs = split_paragraphs(text)
     title = fallback_title
-    if paragraphs and (heading := _HEADING.match(paragraphs[0])):
-        title = heading.group(1)
+    if paragraphs and (heading := _heading(paragraphs[0])):
+        title = heading
         paragraphs = paragraphs[1:]
     date = place = None
     if paragraphs and (dateline := _DATELINE.match(paragraphs[0])):
@@ -296,6 +311,22 @@ def parse_text_article(text: str, *, article_id: str, fallback_title: str) -> Ar
         rest = paragraphs[0][dateline.end() :].strip()
         paragraphs = [rest, *paragraphs[1:]] if rest else paragraphs[1:]
     return Article(article_id=article_id, title=title, paragraphs=tuple(paragraphs), date=date, place=place)
+
+
+def _heading(line: str) -> str | None:
+    """The text of a Markdown ``# Title`` line, without a closing run of #s (CommonMark: only after a space).
+
+    By string methods, not one pattern: a lazy title before an optional closing ``#*`` made
+    "# a" + 40,000 "#" + "b" take 12 s.
+    """
+    opening = _HEADING.match(line.lstrip())
+    if opening is None:
+        return None
+    text = line.lstrip()[opening.end() :].rstrip()
+    unclosed = text.rstrip("#")
+    if unclosed != text and (not unclosed or unclosed[-1].isspace()):
+        text = unclosed.rstrip()
+    return text or None
 
 
 def _read_jsonl(path: str, text: str, warnings: list[str]) -> Iterator[Article]:
@@ -338,7 +369,7 @@ def _article_from_record(record: dict) -> Article | str:
     article_id, title = record.get("id"), record.get("title")
     if not isinstance(article_id, (str, int)) or str(article_id).strip() == "":
         return 'missing "id"'
-    if not isinstance(title, str) or not title.strip():
+    if not isinstance(title, str) or not clean_title(title):
         return 'missing "title"'
     if "paragraphs" in record:
         paragraphs = record["paragraphs"]
@@ -353,4 +384,4 @@ def _article_from_record(record: dict) -> Article | str:
     if not any(p.strip() for p in paragraphs):
         return "no text"
     optional = {k: record[k] for k in ("date", "url", "source") if isinstance(record.get(k), str)}
-    return Article(article_id=str(article_id), title=title.strip(), paragraphs=tuple(paragraphs), **optional)
+    return Article(article_id=str(article_id), title=clean_title(title), paragraphs=tuple(paragraphs), **optional)

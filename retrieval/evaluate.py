@@ -98,7 +98,7 @@ def read_questions(path: Path, limit: int | None = None) -> list[EvalQuestion]:
             continue
         try:
             question = _question(json.loads(line))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):  # 1e999 is inf; [[[...]]] nests
             raise CorpusError(
                 f"{path}:{number}: not a question record (id, article_id, question, and paragraph_index with "
                 "answers, or answer_sentences, or paragraphs)"

@@ -23,23 +23,28 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from retrieval.question import MAX_QUESTION_CHARS, plain
 from retrieval.records import Answer
 
 PERSONAL = frozenset("he she him her his hers".split())
 OTHER = frozenset("it its they them their theirs this that these those there then".split())
 PRONOUNS = PERSONAL | OTHER
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
-_OPENER = re.compile(r"^\s*(?:and|also|but|so|ok|okay)?\s*(what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.I)
-_AND = re.compile(r"^\s*(?:and|also|but)\b", re.I)
+# These run on ``plain(text)``: one line, single spaces, no closing punctuation. Each ends in a
+# greedy ``.+``/``.*`` that runs to the end of the text, and no two unbounded parts can share a
+# run of characters, so a match is linear in the text (a lazy group before trailing ``\s*[?.!]*\s*$``
+# was cubic: 3,000 spaces took over a minute).
+_OPENER = re.compile(r"(?:(?:and|also|but|so|ok|okay),? )?(?:what|how) about (?P<rest>.+)", re.I)
+_AND = re.compile(r"(?:and|also|but)\b", re.I)
 # asking where the last answer came from: the last question again, whose answer carries its citation
 _SOURCE = re.compile(
-    r"^\s*(?:says who|who says( so)?|who said (?:that|so|this)|according to (?:whom|who|what)|source|sources"
-    r"|what(?:'s| is) (?:the|your) source|where does it say (?:that|so)|how do (?:you|we) know)\s*[?.!]*\s*$",
+    r"says who|who says(?: so)?|who said (?:that|so|this)|according to (?:whom|who|what)|sources?"
+    r"|what(?:'s| is) (?:the|your) source|where does it say (?:that|so)|how do (?:you|we) know",
     re.I,
 )
 _QUESTION_WORD = re.compile(
-    r"^\s*(?:and\s+)?(?P<wh>who|whom|whose|what|when|where|why|which|how(?:\s+(?:many|much|long|old|far|big|often|come))?)"
-    r"(?P<rest>\b.*?)\s*[?.!]*\s*$",
+    r"(?:and )?(?P<wh>who|whom|whose|what|when|where|why|which|how(?: (?:many|much|long|old|far|big|often|come))?)"
+    r"(?P<rest>\b.*)",
     re.I,
 )
 # capitalised runs after the first word ("the mayor Oleksandr Stryuk", "Luhansk"): names, roughly
@@ -58,11 +63,14 @@ class Turn:
 
 def depends(text: str) -> bool:
     """Whether ``text`` leans on the earlier turns rather than standing alone."""
+    if len(text) > MAX_QUESTION_CHARS:
+        return False  # refused as a question anyway: no pattern reads it
+    text = plain(text)
     tokens = _WORD.findall(text)
     words = [w.lower() for w in tokens]
     if not words:
         return False
-    if _OPENER.match(text) or _AND.match(text) or _SOURCE.match(text):
+    if _OPENER.fullmatch(text) or _AND.match(text) or _SOURCE.fullmatch(text):
         return True
     named = names(text)
     pronoun = next((i for i, w in enumerate(words) if w in PERSONAL), None)
@@ -90,21 +98,22 @@ def resolve(text: str, history: Sequence[Turn], *, reply: bool = False) -> str |
     ``reply``: the message answers the bot's last message (a Telegram reply), so it continues it
     unless it names what it is about (in a group, replying is also how one addresses the bot).
     """
-    if not history or not (depends(text) or (reply and not names(text))):
+    if len(text) > MAX_QUESTION_CHARS or not history or not (depends(text) or (reply and not names(text))):
         return None
+    text = " ".join(text.split())
     last = history[-1]
-    previous = last.reading
+    previous = " ".join(last.reading.split())
     subject = _subject(previous)
     person = _person(last)
-    if _SOURCE.match(text):
+    if _SOURCE.fullmatch(plain(text)):
         return previous
-    if about := _OPENER.match(text):
+    if about := _OPENER.fullmatch(plain(text)):
         target = about.group("rest").strip()
         return _replace_last(previous, subject, target) if subject else f"{_bare(previous)} {target}?"
     words = _WORD.findall(text)
-    wh = _QUESTION_WORD.match(text)
+    wh = _QUESTION_WORD.fullmatch(plain(text))
     if wh and len(words) <= SHORT and not {w.lower() for w in words} & PRONOUNS:
-        asked = _QUESTION_WORD.match(previous)
+        asked = _QUESTION_WORD.fullmatch(plain(previous))
         rest = (asked.group("rest") if asked else f" {_bare(previous)}").strip()
         extra = wh.group("rest").strip()
         reading = f"{wh.group('wh').strip().capitalize()} {rest}" + (f" {extra}" if extra else "")

@@ -180,6 +180,11 @@ def _current_build(index_dir: Path) -> Path | None:
     return (index_dir / os.readlink(link)) if link.is_symlink() else link
 
 
+def private(path: Path) -> None:
+    """Readable by this user only (0700 folders, 0600 files): chats' documents can be private groups' files."""
+    os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
 def claim_index_dir(index_dir: Path) -> None:
     """Make sure ``index_dir`` is citebot's to write in: new, empty, or already an index.
 
@@ -190,6 +195,7 @@ def claim_index_dir(index_dir: Path) -> None:
         raise NotAnIndex(f"{index_dir} is a file, not an index folder: give --index a new or empty folder")
     marker = index_dir / MARKER
     if marker.is_file():
+        private(index_dir)  # folders made before indexes were private become so on the next build
         return
     others = [e for e in os.scandir(index_dir) if e.name != LOCK] if index_dir.is_dir() else []
     if others and not _unmarked_index(index_dir):
@@ -198,6 +204,7 @@ def claim_index_dir(index_dir: Path) -> None:
             "(citebot manages everything in it)"
         )
     index_dir.mkdir(parents=True, exist_ok=True)
+    private(index_dir)
     marker.write_text("This folder is a citebot index: `citebot index` manages builds/ and current here.\n")
 
 
@@ -292,7 +299,7 @@ def _build_locked(
     started: float,
 ) -> BuildReport:
     builds = index_dir / BUILDS
-    builds.mkdir(exist_ok=True)
+    builds.mkdir(mode=0o700, exist_ok=True)
     previous = _current_build(index_dir)
     _remove_stale_builds(builds, keep=previous)
     digests = {a.article_id: article_digest(a) for a in articles}
@@ -312,7 +319,7 @@ def _build_locked(
 
     build_id = new_build_id()
     tmp = builds / f"{_TMP_PREFIX}{build_id}"
-    tmp.mkdir()
+    tmp.mkdir(mode=0o700)
     try:
         stats = _write_build(tmp, articles, digests, embedder, previous, prior, progress)
         manifest = {
@@ -331,6 +338,7 @@ def _build_locked(
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         for name in (MANIFEST, STORE, FAISS, SENTENCES, CACHE):
+            private(tmp / name)
             _fsync(tmp / name)
         _checkpoint("written")
         final = builds / build_id

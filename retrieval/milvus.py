@@ -9,6 +9,16 @@ the newest row, so the swap is one insert, and a build killed at any point leave
 one answering. Milvus aliases would do the same on a server, but Milvus Lite 2.5 does not
 implement them (UNIMPLEMENTED), and one mechanism tested here beats two.
 
+One build at a time writes into a prefix, whichever machine runs it (the index folder's lock
+guards one machine, and a copy of the folder names the same prefix): a build first takes the
+prefix's lease, a row (owner, host, pid, expiry) in ``<prefix>_lease`` (``Lease``: insert, then
+a Strong read; held only if its row is the only unexpired one), renews it in the background
+while it runs, checks it again before the swap and before dropping anything, and deletes it at
+the end. A failed build drops only its own new collections; after a swap, older builds' are
+dropped only under the lease, never those of the serving build or the one before it. A killed
+build's row expires (``LEASE_SECONDS``), so a crash blocks other machines' builds for ten minutes
+at most; on its own machine, where its process can be seen to be gone, not at all.
+
 Search runs in Milvus (dense and BM25 candidates); the fusion, sentence scoring and answer
 scorer are citebot's own, as for the local store. Term rarity (idf) is citebot's tokenizer's,
 counted at build time, so a question's term weights match the local store's exactly; only the
@@ -19,16 +29,20 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
+import uuid
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +69,9 @@ CACHE_ROWS = 8_192  # passages and sentences kept in memory per opened build
 POINTER_CHECK = 1.0  # seconds between looks at the pointer for a newer build
 TIMEOUT = 10.0  # seconds per call to a Milvus server
 LITE_STARTS = 20  # tries to start a Milvus Lite engine, 0.5 s apart
+LEASE_SECONDS = 600  # a build's lease on its collection prefix; renewed while the build runs
+LEASE_MARGIN = 60  # a lease is not relied on in its last minute: machines' clocks differ
+LEASE_LOOK = 30.0  # seconds between the renewer's looks at the lease
 _CONSTANT = [1.0, 0.0]
 
 
@@ -90,15 +107,14 @@ def _lite_client(make: Any, spec: StoreSpec) -> _Bounded:
     may hold the file for a moment, and the new engine then dies; it is started again (up to ~10 s)."""
     from milvus_lite.server_manager import server_manager_instance
 
+    db = Path(spec.uri)
+    _check_lite_file(db)
     for attempt in range(LITE_STARTS):
         try:
             client = _Bounded(make(spec.uri))
         except Exception as exc:
-            if "open local milvus failed" in str(exc).lower():  # its lock is held: another process has the file
-                raise StoreError(
-                    f"{spec.uri} is open in another process (Milvus Lite allows one at a time; "
-                    "to serve and rebuild at once, use a Milvus server)"
-                ) from None
+            if "open local milvus failed" in str(exc).lower():  # the engine stopped at once
+                raise StoreError(_DAMAGED.format(db=db) if _damaged(db) else _STOPPED.format(db=db)) from None
             raise
         try:
             client.list_collections()
@@ -111,6 +127,77 @@ def _lite_client(make: Any, spec: StoreSpec) -> _Bounded:
             server_manager_instance.release_server(spec.uri)
             time.sleep(0.5)
     raise AssertionError("unreachable")
+
+
+_BUSY = (
+    "{db} is open in another process (Milvus Lite allows one at a time; "
+    "to serve and rebuild at once, use a Milvus server)"
+)
+_DAMAGED = (
+    "{db} is not a Milvus Lite database, or it is damaged: "
+    "move it away and run `citebot index --store milvus:{db}` again"
+)
+_STOPPED = (
+    "Milvus Lite could not open {db} (its engine stopped at once): if the file is damaged, "
+    "move it away and run `citebot index --store milvus:{db}` again"
+)
+_SQLITE = b"SQLite format 3\0"  # a Milvus Lite 2.5 .db file is an SQLite database
+
+
+def _check_lite_file(db: Path) -> None:
+    """Say what is wrong before an engine starts on ``db``: Milvus Lite answers both a held file and a
+    damaged one with "Open local milvus failed", and its engine prints the reason on our stderr."""
+    if _held_elsewhere(db):
+        raise StoreError(_BUSY.format(db=db))
+    if _damaged(db):
+        raise StoreError(_DAMAGED.format(db=db))
+
+
+def _held_elsewhere(db: Path) -> bool:
+    """Whether another process holds Milvus Lite's lock on ``db``: a POSIX lock on ``.NAME.lock`` beside it.
+
+    Never asked while this process runs an engine on ``db``: closing the probe's descriptor would
+    drop this process's own lock, and the engine stops when its lock goes.
+    """
+    from milvus_lite.server_manager import server_manager_instance
+
+    if str(db.resolve()) in server_manager_instance._servers:
+        return False
+    try:
+        fd = os.open(db.with_name(f".{db.name}.lock"), os.O_RDWR)
+    except OSError:  # no lock file (its owner removes it when it stops), or unreadable: Milvus Lite will say
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EACCES, errno.EAGAIN)
+    finally:
+        os.close(fd)  # and with it the probe's lock
+    return False
+
+
+def _damaged(db: Path) -> bool:
+    """Whether ``db`` cannot be an intact SQLite database: another header, or shorter than its header says
+    (zeroed, random or truncated). An empty file is fine: Milvus Lite makes a database of it."""
+    try:
+        size = db.stat().st_size
+        with db.open("rb") as f:
+            head = f.read(100)
+    except OSError:  # missing (a new store) or unreadable (Milvus Lite will say)
+        return False
+    if size == 0:
+        return False
+    if len(head) < 100 or not head.startswith(_SQLITE):
+        return True
+    page = int.from_bytes(head[16:18], "big")
+    page = 65_536 if page == 1 else page
+    if page < 512 or page & (page - 1):
+        return True
+    if any(db.with_name(db.name + end).exists() for end in ("-journal", "-wal")):
+        return False  # an interrupted write: SQLite completes or undoes it when the file is opened
+    pages = int.from_bytes(head[28:32], "big")
+    counted = pages > 0 and head[24:28] == head[92:96]  # SQLite trusts the header's page count only then
+    return size % page != 0 or (counted and pages * page > size)
 
 
 class _Bounded:
@@ -150,9 +237,10 @@ def _calls(spec: StoreSpec, what: str) -> Iterator[None]:
     except Exception as exc:  # pymilvus raises MilvusException, grpc errors, ConnectionError, OSError...
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         reason = " ".join(str(reason).split())[:200]
+        reason = re.sub(r"//[^\s/@]*@", "//", reason.replace(spec.uri, spec.address))  # no user info
         if "auth" in reason.lower() or "token" in reason.lower() or "credential" in reason.lower():
             reason = f"refused the token in ${TOKEN_ENV} ({reason})"
-        raise StoreError(f"could not {what} Milvus at {spec.uri}: {reason}") from None
+        raise StoreError(f"could not {what} Milvus at {spec.address}: {reason}") from None
 
 
 def _names(prefix: str, build_id: str) -> dict[str, str]:
@@ -191,12 +279,13 @@ class Pointer:
     def __init__(self, client: Any, spec: StoreSpec):
         self.client, self.spec = client, spec
 
-    def newest(self) -> tuple[int, dict[str, Any]] | None:
-        """(generation, manifest) of the serving build, or None before the first build."""
-        with _calls(self.spec, "read the index from"):
-            if not self.client.has_collection(self.spec.name):
-                return None
-            rows = self.client.query(self.spec.name, filter="gen >= 0", output_fields=["gen", "manifest"])
+    def newest(self, *, strong: bool = False) -> tuple[int, dict[str, Any]] | None:
+        """(generation, manifest) of the serving build, or None before the first build.
+
+        ``strong``: see every row written so far (a build numbers its row after the newest one);
+        readers take Milvus's default, which may be a moment behind on a server.
+        """
+        rows = self._rows(strong)
         if not rows:
             return None
         row = max(rows, key=lambda r: r["gen"])
@@ -210,6 +299,24 @@ class Pointer:
                 "run `citebot index` again"
             )
         return int(row["gen"]), manifest
+
+    def _rows(self, strong: bool) -> list[dict[str, Any]]:
+        level = {"consistency_level": "Strong"} if strong else {}
+        with _calls(self.spec, "read the index from"):
+            if not self.client.has_collection(self.spec.name):
+                return []
+            return self.client.query(self.spec.name, filter="gen >= 0", output_fields=["gen", "manifest"], **level)
+
+    def named(self) -> set[str]:
+        """The collections of the serving build and of the one before it (a question may still be on it):
+        what no clean-up may drop. Read with Strong consistency, so a swap just made is in it."""
+        names: set[str] = set()
+        for row in sorted(self._rows(strong=True), key=lambda r: r["gen"])[-2:]:
+            try:
+                names.update(json.loads(row["manifest"])["collections"].values())
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise StoreError(f"the index record in Milvus ({self.spec.name}) is damaged") from None
+        return names
 
     def swap(self, generation: int, manifest: dict[str, Any]) -> None:
         from pymilvus import DataType
@@ -229,6 +336,191 @@ class Pointer:
     def forget_before(self, generation: int) -> None:
         with _calls(self.spec, "clean up old index records in"):
             self.client.delete(self.spec.name, filter=f"gen < {int(generation)}")
+
+
+# --- the build lease: one build at a time into a collection prefix, whichever machine -------------
+
+
+def _clock() -> float:
+    """Wall-clock seconds: lease expiries are compared across machines (tests move this clock)."""
+    return time.time()
+
+
+def _seat() -> str:
+    """Where a pid names one process: this kernel's boot and pid namespace ("" where that is unknown)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
+def _gone(row: dict[str, Any], seat: str) -> bool:
+    """Whether a lease row's build was killed: judged only in its own pid space, where its pid means it
+    (a reused pid looks alive, which only makes the next build wait for the row to expire)."""
+    pid = int(row["pid"])
+    if not seat or row["seat"] != seat or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def _who(row: dict[str, Any]) -> str:
+    until = datetime.fromtimestamp(int(row["until"]), UTC).strftime("%H:%M:%S")
+    return f"host {row['host']}, pid {row['pid']}, until {until} UTC"
+
+
+class Lease:
+    """A build's lease on its collection prefix: a row (owner, host, pid, expiry) in ``<prefix>_lease``.
+
+    The index folder's file lock guards one machine only, and a copy of the folder elsewhere names
+    the same prefix. Milvus has no compare-and-swap, so a build inserts its row, then reads every
+    unexpired row with Strong consistency (the read sees every insert finished before it) and holds
+    the lease only if its row is the only one; otherwise it deletes its row and gives up. Of two
+    contenders, the one whose insert came second reads the other's row, so never both win; both
+    may lose (each reads the other's row before it is deleted), which is safe: nothing was touched.
+    The holder renews by inserting a new row before the old one expires, then deleting the old, so
+    it is never without a row. A killed build's row expires after ``LEASE_SECONDS``, or counts as
+    released at once where its pid can be seen to be gone (same boot and pid namespace). A holder
+    stops relying on its lease ``LEASE_MARGIN`` before it expires: machines' clocks differ.
+    """
+
+    def __init__(self, client: Any, spec: StoreSpec):
+        self.client, self.spec = client, spec
+        self.name = f"{spec.name}_lease"
+        self.owner = uuid.uuid4().hex
+        self.host, self.pid, self.seat = _utf8_cut(socket.gethostname(), 255), os.getpid(), _seat()
+        self.until = 0  # epoch seconds; 0: not held
+        self._rows_written = 0
+        self._lost = False
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def take(self) -> None:
+        """Hold the lease (renewed in the background until ``release``), or raise ``StoreError`` naming its holder."""
+        try:
+            with _calls(self.spec, "take the build lease in"):
+                self._create()
+                self.until = self._write()
+                others = self._others()
+        except BaseException:
+            self.release()  # a row left behind would block every build until it expires
+            raise
+        if others:
+            self.release()
+            raise StoreError(
+                f"another build into this Milvus store is running ({_who(others[0])}); try again when it ends"
+            )
+        self._renewer = threading.Thread(target=self._renew_while_held, name="milvus-lease", daemon=True)
+        self._renewer.start()
+
+    def held(self) -> bool:
+        """Whether this build may still act on its lease, by its own clock (no call to Milvus)."""
+        with self._guard:
+            return not self._lost and _clock() < self.until - LEASE_MARGIN
+
+    def check(self) -> None:
+        """Raise ``StoreError`` unless this build still holds the lease: asked before the swap and before dropping."""
+        with _calls(self.spec, "check the build lease in"):
+            rows = self._rows()
+        others = sorted((r for r in rows if r["owner"] != self.owner), key=lambda r: -r["until"])
+        if others or not any(r["owner"] == self.owner for r in rows) or not self.held():
+            why = f"another build took it: {_who(others[0])}" if others else "it ran out"
+            raise StoreError(f"this build lost its lease on the Milvus store ({why}); run `citebot index` again")
+
+    def release(self) -> None:
+        """Stop renewing and delete this build's rows, success or failure (a row left behind just expires)."""
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(2 * TIMEOUT)
+        with self._guard:
+            self.until = 0
+        with contextlib.suppress(Exception):
+            self.client.delete(self.name, filter=f'owner == "{self.owner}"')
+
+    def renew(self) -> None:
+        """Extend the lease once less than half of it remains; past its margin it is lost instead, for by
+        then another build may hold it."""
+        with self._guard:
+            old = self.until
+            if self._lost or old - _clock() > LEASE_SECONDS / 2:
+                return
+            self._lost = _clock() >= old - LEASE_MARGIN
+            if self._lost:
+                return
+        try:
+            with _calls(self.spec, "renew the build lease in"):
+                until = self._write()
+        except StoreError as exc:  # tried again at the next look; ``check`` refuses once it runs out
+            log.warning("build lease not renewed", extra={"reason": str(exc)})
+            return
+        with self._guard:
+            if _clock() < old - LEASE_MARGIN:
+                self.until = until
+            else:  # the new row may have landed after the old one expired
+                self._lost = True
+
+    def _renew_while_held(self) -> None:
+        while not self._stop.wait(LEASE_LOOK) and not self._lost:
+            self.renew()
+
+    def _create(self) -> None:
+        """``<prefix>_lease``, made once; a concurrent maker's collection is as good as this one."""
+        from pymilvus import DataType
+
+        if not self.client.has_collection(self.name):
+            schema = self.client.create_schema(auto_id=False)
+            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=80)
+            schema.add_field("owner", DataType.VARCHAR, max_length=64)
+            schema.add_field("host", DataType.VARCHAR, max_length=256)
+            schema.add_field("pid", DataType.INT64)
+            schema.add_field("seat", DataType.VARCHAR, max_length=128)  # where ``pid`` means a process
+            schema.add_field("until", DataType.INT64)  # epoch seconds
+            schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+            index = self.client.prepare_index_params()
+            index.add_index("v", index_type="FLAT", metric_type="IP")
+            try:
+                self.client.create_collection(self.name, schema=schema, index_params=index)
+            except Exception:
+                if not self.client.has_collection(self.name):
+                    raise
+        self.client.load_collection(self.name)  # a maker killed before loading it left it unloaded
+
+    def _write(self) -> int:
+        """Insert this build's row with a new expiry, then delete its older rows; returns the expiry."""
+        self._rows_written += 1
+        row_id = f"{self.owner}-{self._rows_written}"
+        until = int(_clock()) + LEASE_SECONDS
+        row = {"id": row_id, "owner": self.owner, "host": self.host, "pid": self.pid, "seat": self.seat}
+        row |= {"until": until, "v": _CONSTANT}
+        self.client.insert(self.name, [row])
+        self.client.delete(self.name, filter=f'owner == "{self.owner}" and id != "{row_id}"')
+        return until
+
+    def _rows(self) -> list[dict[str, Any]]:
+        """Every live row: unexpired, read with Strong consistency (it sees every insert that finished
+        before it), less those of killed builds, which are deleted (a courtesy: others wait for expiry)."""
+        rows = self.client.query(
+            self.name,
+            filter=f"until > {int(_clock())}",
+            output_fields=["id", "owner", "host", "pid", "seat", "until"],
+            consistency_level="Strong",
+        )
+        gone = [r["id"] for r in rows if _gone(r, self.seat)]
+        if gone:
+            with contextlib.suppress(Exception):
+                self.client.delete(self.name, ids=gone)
+        return [r for r in rows if r["id"] not in gone]
+
+    def _others(self) -> list[dict[str, Any]]:
+        """Other builds' live rows, the longest-lasting first (the one a message names)."""
+        return sorted((r for r in self._rows() if r["owner"] != self.owner), key=lambda r: -r["until"])
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -475,15 +767,28 @@ def _choose_nprobe(client: Any, spec: StoreSpec, name: str, vectors: np.ndarray)
     return 256, recall
 
 
-def drop_builds(client: Any, spec: StoreSpec, keep: Sequence[str]) -> None:
-    """Drop this index's collections except those of the builds in ``keep`` (build ids)."""
-    kept = {name for build in keep for name in _names(spec.name, build).values()}
+def drop_builds(client: Any, spec: StoreSpec, keep: Collection[str], lease: Lease) -> None:
+    """Drop this index's build collections except ``keep`` (names): older builds', and what killed builds
+    left. Only while ``lease`` is held, since another build's new collections look just the same."""
     ours = re.compile(re.escape(spec.name) + r"_\d{8}_\d{6}_[0-9a-f]{8}_(?:passages|sentences|records)", re.ASCII)
     with _calls(spec, "drop old collections in"):
         for name in client.list_collections():
-            if ours.fullmatch(name) and name not in kept:
+            if ours.fullmatch(name) and name not in keep:
+                if not lease.held():
+                    return
                 client.drop_collection(name)
                 log.info("old Milvus collection dropped", extra={"collection": name})
+
+
+def drop_own(client: Any, spec: StoreSpec, build_id: str) -> None:
+    """Drop a failed build's own collections, and nothing else; none that the pointer names."""
+    names = set(_names(spec.name, build_id).values())
+    with _calls(spec, "drop this build's collections in"):
+        if names & Pointer(client, spec).named():  # failed after its swap: it is serving
+            return
+        for name in names:
+            if client.has_collection(name):
+                client.drop_collection(name)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -747,7 +1052,7 @@ class MilvusIndex:
         client = connection(spec)
         newest = Pointer(client, spec).newest()
         if newest is None:
-            raise IndexMissing(f"no index in Milvus at {spec.uri} ({spec.name}): run `citebot index` first")
+            raise IndexMissing(f"no index in Milvus at {spec.address} ({spec.name}): run `citebot index` first")
         manifest = newest[1]
         from retrieval.index import check_model
 
@@ -755,7 +1060,7 @@ class MilvusIndex:
         with _calls(spec, "open the index in"):
             for name in manifest["collections"].values():
                 if not client.has_collection(name):
-                    raise StoreError(f"Milvus at {spec.uri} lacks the collection {name}: run `citebot index` again")
+                    raise StoreError(f"Milvus at {spec.address} lacks the collection {name}: run `citebot index` again")
                 client.load_collection(name)
         return cls(index_dir, spec, client, manifest)
 
@@ -904,80 +1209,95 @@ def build(
     progress: bool,
     started: float,
 ) -> Any:
-    """Build into Milvus: embed (through the local cache), write new collections, swap the pointer, drop old ones."""
-    from retrieval import index as local
+    """Build into Milvus under the prefix's build lease (``Lease``; the local folder's lock guards one
+    machine only): embed (through the local cache), write new collections, swap the pointer, drop old ones."""
+    with _leased(spec) as lease:
+        from retrieval import index as local
 
-    client = connection(spec)
-    pointer = Pointer(client, spec)
-    newest = pointer.newest()
-    old = newest[1] if newest else None
-    digests = {a.article_id: local.article_digest(a) for a in articles}
-    corpus_digest = local._corpus_digest(digests, embedder.vector_id, embedder.window_tokens)
-    if old and old.get("corpus_digest") == corpus_digest and old.get("model_id") == embedder.model_id:
-        with _calls(spec, "read the index from"):
-            intact = all(client.has_collection(n) for n in old["collections"].values())
-        if intact:
-            return local.BuildReport.up_to_date(f"{index_dir} ({spec.label()})", len(articles), old, started, warnings_)
-    build_id = local.new_build_id()
-    # The embedding cache stays on the building machine: only builds read it, and a content-hash
-    # lookup in local SQLite is far cheaper than asking Milvus for vectors by text.
-    cache_path = index_dir / local.CACHE
-    for leftover in index_dir.glob(f".{local.CACHE}-*"):
-        leftover.unlink(missing_ok=True)
-    fresh = index_dir / f".{local.CACHE}-{build_id}"
-    # a folder switched from the local store starts from its last local build's cache
-    fallback = (
-        EmbeddingCache(cache_path, readonly=True)
-        if cache_path.is_file()
-        else local._previous_cache(local._current_build(index_dir))
-    )
-    cache = EmbeddingCache(fresh, fallback=fallback)
+        client = connection(spec)
+        pointer = Pointer(client, spec)
+        newest = pointer.newest(strong=True)
+        old = newest[1] if newest else None
+        digests = {a.article_id: local.article_digest(a) for a in articles}
+        corpus_digest = local._corpus_digest(digests, embedder.vector_id, embedder.window_tokens)
+        if old and old.get("corpus_digest") == corpus_digest and old.get("model_id") == embedder.model_id:
+            with _calls(spec, "read the index from"):
+                intact = all(client.has_collection(n) for n in old["collections"].values())
+            if intact:
+                where = f"{index_dir} ({spec.label()})"
+                return local.BuildReport.up_to_date(where, len(articles), old, started, warnings_)
+        build_id = local.new_build_id()
+        # The embedding cache stays on the building machine: only builds read it, and a content-hash
+        # lookup in local SQLite is far cheaper than asking Milvus for vectors by text.
+        cache_path = index_dir / local.CACHE
+        for leftover in index_dir.glob(f".{local.CACHE}-*"):
+            leftover.unlink(missing_ok=True)
+        fresh = index_dir / f".{local.CACHE}-{build_id}"
+        # a folder switched from the local store starts from its last local build's cache
+        fallback = (
+            EmbeddingCache(cache_path, readonly=True)
+            if cache_path.is_file()
+            else local._previous_cache(local._current_build(index_dir))
+        )
+        cache = EmbeddingCache(fresh, fallback=fallback)
+        try:
+            built = local.prepare(articles, digests, embedder, cache, progress=progress)
+        finally:
+            cache.close()
+        old_digests: dict[str, str] = {}
+        if old:
+            with contextlib.suppress(StoreError):  # only for the summary's counts
+                old_digests = MilvusStore(client, spec, old).article_digests()
+        try:
+            fields = write_build(client, spec, built, build_id, embedder.dim, local._checkpoint, progress)
+            manifest_ = {
+                "format": FORMAT,
+                "build_id": build_id,
+                **local.model_fields(embedder),
+                "articles": len(articles),
+                "passages": len(built.passages),
+                "sentences": len(built.sentences),
+                "corpus_digest": corpus_digest,
+                "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                **fields,
+            }
+            lease.check()  # another build may have taken over while this one stalled: then it must not swap
+            pointer.swap((newest[0] + 1) if newest else 1, manifest_)
+            local._checkpoint("swapped")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                drop_own(client, spec, build_id)  # only its own: others' may be another build's, or serving
+            fresh.unlink(missing_ok=True)
+            raise
+        os.replace(fresh, cache_path)
+        _serving.forget(lambda seen: seen == spec)
+        with contextlib.suppress(StoreError):  # tidying: the next build tries again
+            lease.check()
+            drop_builds(client, spec, keep=pointer.named() | set(fields["collections"].values()), lease=lease)
+            if lease.held():
+                pointer.forget_before(newest[0] if newest else 1)
+        return local.BuildReport(
+            path=f"{index_dir} ({spec.label()})",
+            unchanged=False,
+            articles=len(articles),
+            added=sum(1 for a in digests if a not in old_digests),
+            changed=sum(1 for a, d in digests.items() if a in old_digests and old_digests[a] != d),
+            removed_articles=sum(1 for a in old_digests if a not in digests),
+            passages=len(built.passages),
+            sentences=len(built.sentences),
+            embedded=built.embedded,
+            reused=built.reused,
+            removed=-1,
+            seconds=time.perf_counter() - started,
+            warnings=tuple(warnings_),
+        )
+
+
+@contextlib.contextmanager
+def _leased(spec: StoreSpec) -> Iterator[Lease]:
+    lease = Lease(connection(spec), spec)
+    lease.take()
     try:
-        built = local.prepare(articles, digests, embedder, cache, progress=progress)
+        yield lease
     finally:
-        cache.close()
-    old_digests: dict[str, str] = {}
-    if old:
-        with contextlib.suppress(StoreError):  # only for the summary's counts
-            old_digests = MilvusStore(client, spec, old).article_digests()
-    try:
-        fields = write_build(client, spec, built, build_id, embedder.dim, local._checkpoint, progress)
-        manifest_ = {
-            "format": FORMAT,
-            "build_id": build_id,
-            **local.model_fields(embedder),
-            "articles": len(articles),
-            "passages": len(built.passages),
-            "sentences": len(built.sentences),
-            "corpus_digest": corpus_digest,
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            **fields,
-        }
-        pointer.swap((newest[0] + 1) if newest else 1, manifest_)
-        local._checkpoint("swapped")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            drop_builds(client, spec, keep=[old["build_id"]] if old else [])
-        fresh.unlink(missing_ok=True)
-        raise
-    os.replace(fresh, cache_path)
-    _serving.forget(lambda seen: seen == spec)
-    keep = [build_id] + ([old["build_id"]] if old else [])  # the previous build may be answering a question now
-    with contextlib.suppress(StoreError):
-        drop_builds(client, spec, keep=keep)
-        pointer.forget_before(newest[0] if newest else 1)
-    return local.BuildReport(
-        path=f"{index_dir} ({spec.label()})",
-        unchanged=False,
-        articles=len(articles),
-        added=sum(1 for a in digests if a not in old_digests),
-        changed=sum(1 for a, d in digests.items() if a in old_digests and old_digests[a] != d),
-        removed_articles=sum(1 for a in old_digests if a not in digests),
-        passages=len(built.passages),
-        sentences=len(built.sentences),
-        embedded=built.embedded,
-        reused=built.reused,
-        removed=-1,
-        seconds=time.perf_counter() - started,
-        warnings=tuple(warnings_),
-    )
+        lease.release()

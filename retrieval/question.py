@@ -43,6 +43,15 @@ def search_text(question: str) -> str:
     return _SPACES.sub(" ", _MARKDOWN.sub(" ", "".join(parser.parts))).strip()
 
 
+def plain(text: str) -> str:
+    """``text`` on one line, single-spaced, without closing punctuation: what question patterns read.
+
+    Patterns then never meet a long run of spaces or "?!", the usual way to make a regular
+    expression backtrack for minutes on a short message.
+    """
+    return " ".join(text.split()).rstrip("?.!… ")
+
+
 def check_question(question: str) -> str:
     """The question, stripped; or a ``QuestionError`` saying plainly what is wrong with it."""
     text = question.strip()

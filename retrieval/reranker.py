@@ -88,7 +88,9 @@ class Reranker:
             options.inter_op_num_threads = 1
             tokenizer = Tokenizer.from_str(vocabulary.decode("utf-8"))
             tokenizer.no_padding()
-            tokenizer.enable_truncation(self.max_length, strategy="only_second")
+            # longest_first: a question too long for the window is cut too, instead of failing the whole answer
+            # (only_second raised on ~60 words); for a question under half the window it is only_second.
+            tokenizer.enable_truncation(self.max_length, strategy="longest_first")
             self._tokenizer = tokenizer
             workers = self.threads or min(2, os.cpu_count() or 1)
             self._workers = ThreadPoolExecutor(workers, thread_name_prefix="reranker") if workers > 1 else None

@@ -4,7 +4,9 @@
 index folder (``store.json``), so ``ask``, ``chat``, ``serve`` and ``eval`` need only
 ``--index``. A Milvus store is named there too (a random ``citebot_…`` prefix for its
 collections), so several processes pointed at copies of the folder answer from one Milvus.
-The token (``$CITEBOT_MILVUS_TOKEN``) is read from the environment only, never recorded.
+The token (``$CITEBOT_MILVUS_TOKEN``) is read from the environment only, never recorded; an
+address carrying credentials (``user:pass@``, a query or a fragment) is refused, because the
+address is recorded in ``store.json`` and shown in messages and logs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from retrieval.errors import CitebotError
 
@@ -23,6 +26,7 @@ STORE_ENV = "CITEBOT_STORE"
 TOKEN_ENV = "CITEBOT_MILVUS_TOKEN"
 RECORD = "store.json"
 _NAME = re.compile(r"citebot_[0-9a-f]{12}", re.ASCII)
+_SECRET = re.compile(r"[@?#]")  # user info, a query or a fragment: where an address carries credentials
 
 
 class StoreError(CitebotError):
@@ -39,9 +43,29 @@ class StoreSpec:
     def lite(self) -> bool:
         return self.kind == "milvus" and not self.uri.startswith(("http://", "https://"))
 
+    @property
+    def address(self) -> str:
+        """The Milvus address as messages show it (without credentials, see ``shown``)."""
+        return shown(self.uri)
+
     def label(self) -> str:
         """How the store is shown to people (never with a token)."""
-        return "local" if self.kind == "local" else f"milvus {self.uri} ({self.name})"
+        return "local" if self.kind == "local" else f"milvus {self.address} ({self.name})"
+
+
+def shown(uri: str) -> str:
+    """``uri`` without user info, query or fragment: the one way a Milvus address reaches a message.
+
+    ``parse_store`` refuses addresses that have them, but a ``store.json`` written by an older
+    citebot may still hold one; a Milvus Lite path is shown as it is.
+    """
+    if "://" not in uri:
+        return uri
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        return uri.partition("://")[0] + "://…"
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 LOCAL = StoreSpec("local")
@@ -52,6 +76,10 @@ def parse_store(value: str) -> StoreSpec:
     value = value.strip()
     if value in ("", "local"):
         return LOCAL
+    if "://" in value and _SECRET.search(value):
+        raise StoreError(
+            f"--store {shown(value)}: put credentials in ${TOKEN_ENV} (user:password or an API key), not in the address"
+        )
     if value.startswith("milvus://"):
         rest = value.removeprefix("milvus://")
         if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:\d{1,5}", rest):
@@ -104,7 +132,9 @@ def choose_store(index_dir: Path, wanted: str | None) -> StoreSpec:
 
 
 def record_store(index_dir: Path, spec: StoreSpec) -> None:
-    """Write ``store.json`` atomically (a reader sees the old record or the new one)."""
+    """Write ``store.json`` atomically (a reader sees the old record or the new one); never with credentials."""
+    if spec.kind == "milvus" and "://" in spec.uri and _SECRET.search(spec.uri):
+        raise StoreError(f"--store {spec.address}: put credentials in ${TOKEN_ENV}, not in the address")
     tmp = index_dir / f".{RECORD}-{uuid.uuid4().hex[:8]}"
     body = {"kind": spec.kind} if spec.kind == "local" else {"kind": "milvus", "uri": spec.uri, "name": spec.name}
     tmp.write_text(json.dumps(body, indent=2) + "\n")

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 
+from retrieval.question import plain
 from retrieval.store import STOPWORDS
 
 # "what do the articles say about X", "tell me about X", "what's going on in X", "news on X"...
+# Read on ``plain(question)`` (single spaces, no closing punctuation), so the topic runs to the end:
+# a lazy topic before trailing ``[\s?.!]*$`` was quadratic in a run of spaces.
 _TOPIC = re.compile(
-    r"^\s*(?:"
+    r"(?:"
     r"what\s+(?:do|does|did|can)\s+(?:the\s+)?(?:articles?|reports?|stor(?:y|ies)|news|texts?|sources?|they|it|you)"
     r"\s+(?:say|tell(?:\s+me|\s+us)?|report|write|mention|know)\s+(?:about|on|regarding|of)"
     r"|(?:can\s+you\s+|please\s+)?tell\s+(?:me|us)\s+(?:more\s+)?about"
@@ -24,7 +27,7 @@ _TOPIC = re.compile(
     r"|what(?:'s|\s+is|\s+was)\s+(?:going\s+on|happening)\s+(?:in|with|at|to)"
     r"|what\s+happened\s+(?:in|to|at|with)"
     r"|(?:give\s+me\s+)?(?:a\s+)?(?:summary|overview)\s+of|summari[sz]e"
-    r")\s+(?P<topic>.+?)[\s?.!]*$",
+    r") (?P<topic>.+)",
     re.IGNORECASE,
 )
 MAX_TOPIC_WORDS = 8  # longer than this, it is a question with a subject, not a topic
@@ -32,7 +35,7 @@ MAX_TOPIC_WORDS = 8  # longer than this, it is a question with a subject, not a 
 
 def topic_of(question: str) -> str | None:
     """The topic of a broad question ("Sievierodonetsk" in "What do the articles say about it?"), else None."""
-    match = _TOPIC.match(question)
+    match = _TOPIC.fullmatch(plain(question))
     if match is None:
         return None
     topic = re.sub(r"^(?:the|a|an)\s+", "", match["topic"].strip(), flags=re.IGNORECASE)

@@ -18,7 +18,10 @@ Hostile pages cannot hang or crash a build: the page is capped in bytes (also wh
 in elements (outside scripts and SVG) and in attributes per element (libxml2's check for
 duplicates is quadratic); libxml2 caps nesting depth at 256 and never expands DOCTYPE entities
 in HTML; any exception from the parsing libraries becomes a one-line reason. ``read_html``
-returns that reason instead of an Article; the caller warns and skips the page.
+returns that reason instead of an Article; the caller warns and skips the page. And the page is
+read in a child process (``sandbox.py``) capped at ``MEMORY_BYTES`` and ``MAX_SECONDS``: a page
+within every cap above still took 2.5 GB and 20 s of CPU inside lxml, which in the bot's own
+process stalled every chat.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ import itertools
 import logging
 import re
 import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import trafilatura
 from lxml import etree
 
-from retrieval.records import Article
+if TYPE_CHECKING:  # the reading child loads this file alone, without citebot
+    from retrieval.records import Article
 
 MAX_HTML_BYTES = 10 * 1024 * 1024  # of decompressed page
 MAX_PARAGRAPHS = 20_000
@@ -48,6 +54,10 @@ MAX_TAG_CHARS = 100_000
 # libxml2 checks each attribute against all earlier ones of its element: a million attributes
 # on one element take an hour. No real element has hundreds.
 MAX_ATTRIBUTES = 200
+MEMORY_BYTES = 1024**3  # the reading process's address space: a 9 MB page of 60,000 elements peaks at 0.5 GB
+MAX_SECONDS = 60.0
+_LIMITS = ("MAX_HTML_BYTES", "MAX_PARAGRAPHS", "MAX_ELEMENTS", "MAX_TAG_CHARS", "MAX_ATTRIBUTES")
+_FIELDS = ("title", "date", "url", "source", "author")
 
 for _name in ("trafilatura", "htmldate", "courlan", "justext"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -181,16 +191,49 @@ class _Refused(Exception):
 
 def read_html(data: bytes, *, article_id: str, fallback_title: str, url: str | None = None) -> Article | str:
     """An Article from a saved web page's bytes, or the one-line reason it has none (the caller warns and skips)."""
+    from retrieval.records import Article
+    from retrieval.sandbox import SandboxFailed
+
+    limits = {name: globals()[name] for name in _LIMITS}  # the parent's caps, as set now
     try:
-        return _read(data, article_id=article_id, fallback_title=fallback_title, url=url)
+        found = _readers().run(data, {"fallback_title": fallback_title, "url": url, "limits": limits})
+    except SandboxFailed as failure:
+        return f"not a readable web page ({failure})"
+    if "reason" in found:
+        return str(found["reason"])
+    fields = {name: found[name] for name in _FIELDS}
+    return Article(article_id=article_id, paragraphs=tuple(found["paragraphs"]), **fields)
+
+
+_sandbox: Any = None
+
+
+def _readers() -> Any:
+    global _sandbox
+    if _sandbox is None:
+        from retrieval.sandbox import Sandbox
+
+        _sandbox = Sandbox(Path(__file__).resolve(), "page_fields", memory_bytes=MEMORY_BYTES, seconds=MAX_SECONDS)
+    return _sandbox
+
+
+def page_fields(
+    data: bytes, *, fallback_title: str, url: str | None = None, limits: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """A page's article fields, or ``{"reason": ...}``: what the reading child runs (callable in-process too)."""
+    globals().update(limits or {})
+    try:
+        return _read(data, fallback_title=fallback_title, url=url)
     except _Refused as refusal:
-        return str(refusal)
-    except Exception as exc:  # any kind from lxml, trafilatura, htmldate on odd input (RecursionError, MemoryError too)
+        return {"reason": str(refusal)}
+    except MemoryError:
+        raise  # the child's heap is suspect: it says so and ends (sandbox.py)
+    except Exception as exc:  # any kind from lxml, trafilatura, htmldate on odd input (RecursionError too)
         detail = _SPACES.sub(" ", str(exc)).strip()[:80]
-        return f"not a readable web page ({type(exc).__name__}{': ' + detail if detail else ''})"
+        return {"reason": f"not a readable web page ({type(exc).__name__}{': ' + detail if detail else ''})"}
 
 
-def _read(data: bytes, *, article_id: str, fallback_title: str, url: str | None) -> Article:
+def _read(data: bytes, *, fallback_title: str, url: str | None) -> dict[str, Any]:
     text = _decoded(_decompressed(data))
     if _looks_binary(text):
         raise _Refused("not a web page (binary data)")
@@ -210,15 +253,14 @@ def _read(data: bytes, *, article_id: str, fallback_title: str, url: str | None)
     paragraphs = _paragraphs(extracted.body if extracted is not None else None, title, author, site_names)
     if not paragraphs:
         raise _Refused("no article text found")
-    return Article(
-        article_id=article_id,
-        title=title,
-        paragraphs=tuple(paragraphs),
-        date=_page_date(document.date, text),
-        url=_canonical_url(tree, meta, url),
-        source=_clean(site_names[0]) if site_names else None,
-        author=author,
-    )
+    return {
+        "title": title,
+        "paragraphs": paragraphs,
+        "date": _page_date(document.date, text),
+        "url": _canonical_url(tree, meta, url),
+        "source": _clean(site_names[0]) if site_names else None,
+        "author": author,
+    }
 
 
 # -- bytes to tree ---------------------------------------------------------------------------------

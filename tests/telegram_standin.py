@@ -319,13 +319,14 @@ class StandIn:
         post_id: int = 57,
         posted: int = 1654560000,  # 2022-06-07
         user_id: int | None = None,
+        chat_type: str = "private",
     ) -> int:
         """A channel post forwarded into a chat."""
         channel: dict[str, Any] = {"id": channel_id, "type": "channel", "title": "Harbour News"}
         if channel_username:
             channel["username"] = channel_username
         origin = {"type": "channel", "date": posted, "chat": channel, "message_id": post_id}
-        return self.message(chat_id, text, user_id=user_id, extra={"forward_origin": origin})
+        return self.message(chat_id, text, user_id=user_id, chat_type=chat_type, extra={"forward_origin": origin})
 
     def callback(self, chat_id: int, data: str, message: dict[str, Any] | None = None) -> int:
         msg = message or {

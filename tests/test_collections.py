@@ -86,7 +86,7 @@ def test_documents_survive_a_restart_and_a_library_rebuild(
 
 def test_remove_and_refusals(shelf: Collections, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(collections, "MAX_PARAGRAPHS", 1)
-    with pytest.raises(CollectionError, match="over 1 paragraphs, too long to add from a chat"):
+    with pytest.raises(CollectionError, match=r"too long to add from a chat .* 2 paragraphs"):
         shelf.add_document(A, FERRY, ".md", "ferry")
     monkeypatch.undo()
     shelf.add_document(A, FERRY, ".md", "ferry")
@@ -104,6 +104,32 @@ def test_remove_and_refusals(shelf: Collections, monkeypatch: pytest.MonkeyPatch
     assert shelf.sources(A) == [] and not (shelf.root / str(A)).exists()
     with pytest.raises(CollectionError, match="no added documents"):
         shelf.remove(A, 1)
+
+
+def test_size_is_capped_in_characters_per_document_and_per_chat(
+    local_shelf: Collections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few long paragraphs used to pass a paragraph count (208 KB in 50 paragraphs: 11 s to add); the
+    refusal comes before any embedding, and says the limit."""
+    shelf = local_shelf
+
+    def no_embedding() -> None:
+        raise AssertionError("a refused document must not be embedded")
+
+    paragraph = "The ferry to Lindholm leaves the harbour at noon every Tuesday and returns at six. " * 70
+    long_document = ("# Long\n\n" + "\n\n".join(f"{n}. {paragraph}" for n in range(50))).encode()
+    with monkeypatch.context() as patch:
+        patch.setattr(shelf, "_encoder", no_embedding)
+        with pytest.raises(CollectionError, match=r"too long to add from a chat \(2\d\d,\d{3} characters in 50 "):
+            shelf.add_document(A, long_document, ".md", "long")
+    assert shelf.sources(A) == []
+    bakery = "The bakery on Quay Street sells rye bread. " * 23  # 989 characters: alone, under the cap below
+    monkeypatch.setattr(collections, "MAX_CHAT_CHARS", 1000)
+    shelf.add_document(A, FERRY, ".md", "ferry")
+    monkeypatch.setattr(shelf, "_encoder", no_embedding)
+    with pytest.raises(CollectionError, match=r"would be over .* a chat may have: /remove one first"):
+        shelf.add_document(A, f"# Bakery\n\n{bakery}\n".encode(), ".md", "bakery")
+    assert [a.title for a in shelf.sources(A)] == ["Island ferry timetable"]
 
 
 @pytest.mark.parametrize("stage", ["embedded", "written", "renamed"])

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from bot.conversation import FRESH, AnswerReply, Conversation, NoticeReply
+from bot.conversation import FRESH, AnswerReply, Conversation, NoticeReply, ProblemReply
 from bot.memory import Memory
 from retrieval import Answer, Citation, Library, Quote
 from retrieval.followup import Turn, depends, resolve
-from tests.conftest import citebot, cli_env
+from tests.conftest import citebot, cli_env, deadline
 
 MAYOR = "Who is the mayor of Sievierodonetsk?"
 STRYUK = Quote(
@@ -112,3 +112,12 @@ def test_chat_json_reads_a_conversation_per_block_of_lines(bundled_index: object
     assert out[2]["reading"] is None  # an empty line started a new conversation
     assert set(out[1]) == {"question", "answered", "confidence", "quotes", "closest", "reading"}
     assert out[3] == {"question": "/frobnicate", "error": "I don't know the command /frobnicate. Try /help."}
+
+
+def test_an_overlong_follow_up_is_refused_before_it_is_read(library: Library) -> None:
+    """A 4,096-character Telegram message used to reach the follow-up patterns first (minutes of CPU)."""
+    talk = Conversation(library)
+    talk.reply(MAYOR, who="ada")
+    with deadline(10):
+        reply = talk.reply("what about it" + " " * 4000 + "y", who="ada")
+    assert isinstance(reply, ProblemReply) and "too long" in reply.message

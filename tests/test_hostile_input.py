@@ -161,3 +161,30 @@ def test_a_fifo_or_growing_file_swapped_in_after_listing_cannot_hang_or_flood(
     link = tmp_path / "link.txt"
     link.symlink_to(big)  # a file replaced by a link after listing is not followed
     assert corpus_module._read_bytes(link, warnings) is None and "became a link" in warnings[-1]
+
+
+def test_fifos_and_devices_in_a_folder_are_each_one_warning(tmp_path: Path) -> None:
+    """They were skipped silently, though the README promises a warning for each."""
+    (tmp_path / "real.txt").write_text("A real paragraph about whales.\n")
+    os.mkfifo(tmp_path / "pipe.txt")
+    os.mkfifo(tmp_path / "pipe-without-suffix")
+    (tmp_path / "dangling.md").symlink_to(tmp_path / "gone.md")
+    (tmp_path / "null.txt").symlink_to("/dev/null")
+    with deadline(10):
+        corpus = read_corpus([tmp_path])
+    assert [a.title for a in corpus.articles] == ["Real"]
+    skipped = sorted(w.split(": ", 1)[0].rsplit("/", 1)[-1] for w in corpus.warnings)
+    assert skipped == ["dangling.md", "null.txt", "pipe-without-suffix", "pipe.txt"], corpus.warnings
+    assert all("not a regular file" in w or "outside" in w for w in corpus.warnings), corpus.warnings
+
+
+def test_control_and_bidirectional_characters_never_reach_a_title(tmp_path: Path) -> None:
+    """An upload named "report\u202efdp.exe" showed as "reportexe.pdf" in replies, /sources and citations."""
+    warnings: list[str] = []
+    spoof = "report\u202efdp.exe\u0007"
+    [from_name] = corpus_module.read_document(b"Some text.", ".txt", "a", spoof, "upload", warnings)
+    [from_heading] = corpus_module.read_document(f"# {spoof}\n\nSome text.".encode(), ".md", "b", "x", "up", warnings)
+    [from_post] = [corpus_module.post_article(f"{spoof}\nSome text.", article_id="c")]
+    for article in (from_name, from_heading, from_post):
+        assert "\u202e" not in article.title and "\u0007" not in article.title and "fdp.exe" in article.title
+    assert from_name.title.startswith("Report")

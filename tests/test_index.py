@@ -18,7 +18,7 @@ import pytest
 from embeddings import Embedder
 from retrieval import Answer, IndexDamaged, IndexMissing, Library, ModelMismatch, NotAnIndex
 from retrieval.index import BUILDS, FAISS, MANIFEST, MARKER, SENTENCES, STORE, Index, build_index
-from tests.conftest import ROOT, SAMPLE, citebot, cli_env, one_line_error
+from tests.conftest import BUNDLED_FILE, ROOT, SAMPLE, citebot, cli_env, one_line_error
 
 
 def write_articles(folder: Path, articles: dict[str, list[str]]) -> None:
@@ -299,3 +299,25 @@ def test_a_malformed_manifest_is_refused_and_the_previous_build_keeps_serving(
     os.replace(small_index / "next", small_index / "current")
     answer = library.answer("How do honey bees communicate?")
     assert answer.answered and answer.quotes[0].citation.article_id == "bees"
+
+
+def test_index_folders_and_files_are_readable_by_their_owner_only(tmp_path: Path, embedder: Embedder) -> None:
+    """Chats add private groups' documents beside the library: they were written 0644 in 0755 folders."""
+    import stat
+
+    from retrieval.collections import Collections
+
+    old = os.umask(0o022)  # the usual default, which made everything world-readable
+    try:
+        index_dir = tmp_path / "index"
+        build_index([BUNDLED_FILE], index_dir, embedder)
+        shelf = Collections(Library(index_dir, embedder))
+        shelf.add_document(77, b"# Ferry\n\nThe ferry leaves at noon.\n", ".md", "ferry")
+    finally:
+        os.umask(old)
+    build = os.path.realpath(index_dir / "current")
+    assert stat.S_IMODE(index_dir.stat().st_mode) == 0o700
+    for folder in (index_dir / "builds", Path(build), index_dir / "chats", index_dir / "chats" / "77"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for file in Path(build).iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) & 0o077 == 0, file

@@ -24,10 +24,19 @@ import pytest
 from bot.conversation import UNAVAILABLE, Conversation, ProblemReply
 from embeddings import Embedder
 from retrieval import Library, ModelMismatch, milvus
+from retrieval import index as index_module
 from retrieval.collections import Collections
 from retrieval.corpus import bundled_corpus
 from retrieval.index import CRASH_ENV, build_index
-from retrieval.stores import LOCAL, StoreError, choose_store, parse_store, record_store, recorded_store
+from retrieval.stores import (
+    LOCAL,
+    StoreError,
+    StoreSpec,
+    choose_store,
+    parse_store,
+    record_store,
+    recorded_store,
+)
 from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env, deadline, one_line_error
 
 QUESTIONS = [
@@ -295,3 +304,238 @@ def test_a_lite_file_open_elsewhere_is_one_line(tmp_path: Path, embedder: Embedd
     line = one_line_error(citebot("ask", "--index", str(index), "Who is the mayor of Sievierodonetsk?"))
     assert "is open in another process (Milvus Lite allows one at a time" in line
     milvus.disconnect(recorded_store(index))
+
+
+# --- the build lease: one build at a time into a collection prefix, across machines -------------------
+
+
+def _lease_row(client: object, spec: StoreSpec, owner: str, *, host: str, pid: int, until: int) -> str:
+    """Another machine's lease row in ``<prefix>_lease`` (the collection made as citebot makes it)."""
+    from pymilvus import DataType
+
+    name = f"{spec.name}_lease"
+    if not client.has_collection(name):  # type: ignore[attr-defined]
+        schema = client.create_schema(auto_id=False)  # type: ignore[attr-defined]
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=80)
+        schema.add_field("owner", DataType.VARCHAR, max_length=64)
+        schema.add_field("host", DataType.VARCHAR, max_length=256)
+        schema.add_field("pid", DataType.INT64)
+        schema.add_field("seat", DataType.VARCHAR, max_length=128)
+        schema.add_field("until", DataType.INT64)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        index = client.prepare_index_params()  # type: ignore[attr-defined]
+        index.add_index("v", index_type="FLAT", metric_type="IP")
+        client.create_collection(name, schema=schema, index_params=index)  # type: ignore[attr-defined]
+    row = {"id": f"{owner}-1", "owner": owner, "host": host, "pid": pid, "seat": "elsewhere", "until": until}
+    row["v"] = [1.0, 0.0]
+    client.insert(name, [row])  # type: ignore[attr-defined]
+    return name
+
+
+def _lease_owners(client: object, name: str) -> list[str]:
+    rows = client.query(name, filter="until > 0", output_fields=["owner"])  # type: ignore[attr-defined]
+    return sorted(r["owner"] for r in rows)
+
+
+def _busy(host: str, pid: int, until: int) -> str:
+    return (
+        f"another build into this Milvus store is running (host {host}, pid {pid}, "
+        f"until {time.strftime('%H:%M:%S', time.gmtime(until))} UTC); try again when it ends"
+    )
+
+
+def _serving_intact(client: object, spec: StoreSpec) -> None:
+    """Every collection the pointer names, for the serving build and the one before it, exists."""
+    rows = client.query(spec.name, filter="gen >= 0", output_fields=["gen", "manifest"])  # type: ignore[attr-defined]
+    present = set(client.list_collections())  # type: ignore[attr-defined]
+    for row in sorted(rows, key=lambda r: r["gen"])[-2:]:
+        assert set(json.loads(row["manifest"])["collections"].values()) <= present
+
+
+def test_a_build_while_another_machine_holds_the_lease_is_refused_and_changes_nothing(
+    on_milvus: Path, embedder: Embedder, query_embedder: Embedder
+) -> None:
+    spec = recorded_store(on_milvus)
+    client = milvus.connection(spec)
+    before, collections = milvus.Pointer(client, spec).newest(), set(client.list_collections())
+    until = int(time.time()) + 600
+    lease = _lease_row(client, spec, "elsewhere", host="build-host-2", pid=4242, until=until)
+    try:
+        with pytest.raises(StoreError) as refused:
+            build_index([bundled_corpus()], on_milvus, embedder)
+        assert _lease_owners(client, lease) == ["elsewhere"]  # the refused build's own row is gone
+    finally:
+        client.delete(lease, filter='owner == "elsewhere"')
+    assert str(refused.value) == _busy("build-host-2", 4242, until)
+    assert milvus.Pointer(client, spec).newest() == before
+    assert set(client.list_collections()) == collections | {lease}
+    assert Library(on_milvus, query_embedder).answer(QUESTIONS[0]).answered
+
+
+def test_an_expired_lease_does_not_block_a_build(on_milvus: Path, embedder: Embedder) -> None:
+    spec = recorded_store(on_milvus)
+    client = milvus.connection(spec)
+    lease = _lease_row(client, spec, "crashed", host="build-host-3", pid=7, until=int(time.time()) - 1)
+    try:
+        assert build_index([bundled_corpus()], on_milvus, embedder).unchanged
+        assert _lease_owners(client, lease) == ["crashed"]  # the build released its own row
+    finally:
+        client.delete(lease, filter='owner == "crashed"')
+
+
+def test_a_second_build_from_a_copied_folder_cannot_drop_the_running_builds_collections(
+    tmp_path: Path, embedder: Embedder, query_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outage once seen: two builds into one prefix, each clean-up dropping the other's collections."""
+    index = _bundled(tmp_path, embedder)
+    spec = recorded_store(index)
+    client = milvus.connection(spec)
+    twin = tmp_path / "twin"  # the index folder copied to another machine: another local lock, the same prefix
+    shutil.copytree(index, twin)
+    (tmp_path / "elsewhere").mkdir()
+    twin_corpus = _corpus(tmp_path / "elsewhere", "The Siverskyi Donets river separates the two cities.")
+    refusals: list[str] = []
+    checkpoint = index_module._checkpoint
+
+    def meanwhile(stage: str) -> None:
+        checkpoint(stage)
+        if stage == "milvus-written" and not refusals:  # this build's collections are written, not yet serving
+            refusals.append("")
+            try:
+                build_index([twin_corpus], twin, embedder)
+            except StoreError as exc:
+                refusals[0] = str(exc)
+
+    monkeypatch.setattr(index_module, "_checkpoint", meanwhile)
+    assert not build_index([_corpus(tmp_path)], index, embedder).unchanged
+    assert refusals[0].startswith(f"another build into this Milvus store is running (host {socket.gethostname()}, "
+                                  f"pid {os.getpid()}, until ")  # fmt: skip
+    _serving_intact(client, spec)
+    served = Library(index, query_embedder)
+    assert "flows past the city" in served.answer("Which river flows past Lysychansk?").quotes[0].text
+    assert _lease_owners(client, f"{spec.name}_lease") == []
+    milvus.disconnect(spec)
+
+
+def test_a_build_that_lost_its_lease_midway_swaps_nothing_and_drops_only_its_own_collections(
+    tmp_path: Path, embedder: Embedder, query_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _bundled(tmp_path, embedder)
+    spec = recorded_store(index)
+    client = milvus.connection(spec)
+    before, collections = milvus.Pointer(client, spec).newest(), set(client.list_collections())
+    ahead = [0.0]
+    monkeypatch.setattr(milvus, "_clock", lambda: time.time() + ahead[0], raising=False)
+    until = int(time.time()) + 3 * 3600
+
+    def stalled(stage: str) -> None:
+        if stage == "milvus-written":  # the build stalls past its lease, and another machine's build takes it
+            ahead[0] = 3600.0
+            _lease_row(client, spec, "taker", host="build-host-4", pid=99, until=until)
+
+    monkeypatch.setattr(index_module, "_checkpoint", stalled)
+    with pytest.raises(StoreError, match="lease") as lost:
+        build_index([_corpus(tmp_path)], index, embedder)
+    assert "build-host-4" in str(lost.value)
+    assert milvus.Pointer(client, spec).newest() == before  # not swapped
+    assert set(client.list_collections()) == collections | {f"{spec.name}_lease"}  # its own new ones dropped
+    _serving_intact(client, spec)
+    assert _lease_owners(client, f"{spec.name}_lease") == ["taker"]
+    assert Library(index, query_embedder).answer(QUESTIONS[0]).answered
+    milvus.disconnect(spec)
+
+
+# --- a damaged Milvus Lite file; credentials in an address ----------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "truncated", "random"])
+def test_a_damaged_lite_file_is_called_damaged_not_busy(on_milvus: Path, tmp_path: Path, damage: str) -> None:
+    good = Path(recorded_store(on_milvus).uri).read_bytes()
+    bad = {"zeroed": bytes(len(good)), "truncated": good[: len(good) // 2], "random": os.urandom(len(good))}[damage]
+    db = tmp_path / "damaged.db"
+    db.write_bytes(bad)
+    index = tmp_path / "index"
+    shutil.copytree(on_milvus, index)
+    record_store(index, StoreSpec("milvus", str(db), recorded_store(on_milvus).name))
+    line = one_line_error(citebot("ask", "--index", str(index), "Who is the mayor of Sievierodonetsk?"))
+    assert line == (
+        f"citebot: {db} is not a Milvus Lite database, or it is damaged: "
+        f"move it away and run `citebot index --store milvus:{db}` again"
+    )
+    assert db.read_bytes() == bad  # left as it was, for the owner to look at
+
+
+SECRET = "hunter2pw"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"https://admin:{SECRET}@milvus.internal:19530",
+        f"milvus://admin:{SECRET}@milvus.internal:19530",
+        f"http://{SECRET}@milvus.internal:19530",
+        f"https://milvus.internal:19530?token={SECRET}",
+        f"https://milvus.internal:19530/#{SECRET}",
+        f"ftp://admin:{SECRET}@milvus.internal",
+    ],
+)
+def test_credentials_in_a_milvus_address_are_refused_without_echoing_them(value: str, tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as refused:
+        parse_store(value)
+    assert SECRET not in str(refused.value) and "$CITEBOT_MILVUS_TOKEN" in str(refused.value)
+    with pytest.raises(StoreError):
+        choose_store(tmp_path, value)
+    assert not (tmp_path / "store.json").exists()
+
+
+def test_the_cli_neither_records_nor_shows_credentials_in_an_address(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    line = one_line_error(citebot("index", "--index", str(index), "--store", f"milvus://me:{SECRET}@127.0.0.1:9"))
+    assert SECRET not in line and "CITEBOT_MILVUS_TOKEN" in line
+    assert not (index / "store.json").exists()
+    spec = StoreSpec("milvus", f"https://me:{SECRET}@127.0.0.1:9", "citebot_0123456789ab")
+    with pytest.raises(StoreError):
+        record_store(tmp_path, spec)  # never written, whoever asks
+    assert not (tmp_path / "store.json").exists()
+
+
+def test_an_address_recorded_with_credentials_is_never_shown_with_them(tmp_path: Path) -> None:
+    """A store.json written by an older citebot, which took credentials in the address."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://me:{SECRET}@127.0.0.1:{port}"
+    (tmp_path / "store.json").write_text(json.dumps({"kind": "milvus", "uri": uri, "name": "citebot_0123456789ab"}))
+    spec = recorded_store(tmp_path)
+    assert spec.label() == f"milvus http://127.0.0.1:{port} (citebot_0123456789ab)"
+    with pytest.raises(StoreError) as failed:
+        milvus.connection(spec).list_collections()
+    assert SECRET not in str(failed.value) and f"127.0.0.1:{port}" in str(failed.value)
+
+
+def test_a_lease_is_renewed_while_held_and_given_up_once_it_ran_out(
+    on_milvus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = recorded_store(on_milvus)
+    client = milvus.connection(spec)
+    ahead = [0.0]
+    monkeypatch.setattr(milvus, "_clock", lambda: time.time() + ahead[0])
+    monkeypatch.setattr(milvus, "LEASE_LOOK", 3600.0)  # no background renewal: this test renews by hand
+    lease = milvus.Lease(client, spec)
+    lease.take()
+    try:
+        first = lease.until
+        ahead[0] = milvus.LEASE_SECONDS * 0.6  # more than half used, still inside the margin
+        lease.renew()
+        assert lease.until > first and lease.held()
+        lease.check()
+        rows = client.query(lease.name, filter="until > 0", output_fields=["owner", "until"])
+        assert [(r["owner"], r["until"]) for r in rows] == [(lease.owner, lease.until)]  # the old row is gone
+        ahead[0] += milvus.LEASE_SECONDS - milvus.LEASE_MARGIN / 2  # stalled into the margin: not renewed
+        lease.renew()
+        assert not lease.held()
+        with pytest.raises(StoreError, match=r"lost its lease on the Milvus store \(it ran out\)"):
+            lease.check()
+    finally:
+        lease.release()
+    assert _lease_owners(client, lease.name) == []

@@ -352,3 +352,34 @@ def test_follow_ups_are_read_per_chat_and_new_forgets(bot: Bot) -> None:
     assert follow.startswith("Reading this as: What did Mayor Oleksandr Stryuk say about the fighting?")
     assert "Starting afresh" in bot.ask(PRIVATE, "/new")
     assert "Reading this as" not in parse_html(bot.ask(PRIVATE, "What did he say about the fighting?"))
+
+
+def test_a_follow_up_sent_as_a_reply_in_a_plain_supergroup_continues_the_conversation(bot: Bot) -> None:
+    """Telegram sets ``message_thread_id`` on every reply in a supergroup without topics (the reply
+    chain's first message); counting it as a thread gave each reply a conversation of its own."""
+    member, mention = 555, "@citebot_test_bot"
+    entities = [{"type": "mention", "offset": 0, "length": len(mention)}]
+    question = f"{mention} Who is the mayor of Sievierodonetsk?"
+    first = bot.ask(GROUP, question, chat_type="supergroup", user_id=member, entities=entities)
+    assert "Stryuk" in parse_html(first)
+    replied = {"message_id": 9001, "date": 0, "chat": {"id": GROUP, "type": "supergroup"}, "from": BOT_USER,
+               "text": "answer"}  # fmt: skip
+    follow = bot.ask(
+        GROUP, "What did he say about the fighting?", chat_type="supergroup", user_id=member, reply_to=replied,
+        extra={"message_thread_id": 8999},  # and no is_topic_message: an ordinary reply chain
+    )  # fmt: skip
+    assert parse_html(follow).startswith("Reading this as: What did Mayor Oleksandr Stryuk say about the fighting?")
+
+
+def test_only_a_forum_topic_keys_a_conversation_by_its_thread() -> None:
+    from datetime import UTC, datetime
+
+    from telegram import Chat, Message, User
+
+    from bot.telegram_bot import conversation_key
+
+    group, person, now = Chat(-100, "supergroup"), User(5, "Ada", False), datetime.now(UTC)
+    in_reply_chain = Message(2, now, group, from_user=person, message_thread_id=1)
+    in_topic = Message(3, now, group, from_user=person, message_thread_id=1, is_topic_message=True)
+    assert conversation_key(in_reply_chain) == (-100, 5, 0)
+    assert conversation_key(in_topic) == (-100, 5, 1)

@@ -15,6 +15,7 @@ from tests.telegram_standin import StandIn, parse_html
 from tests.test_telegram import Bot, serving, start_bot
 
 ADMIN, STRANGER, GROUP, MEMBER, GROUP_ADMIN = 100, 200, -1005, 300, 301
+ENV = {"CITEBOT_ADMINS": str(ADMIN), "CITEBOT_GROUP_ADMINS": "1", "CITEBOT_FETCH_PRIVATE": "1"}
 FERRY = b"# Island ferry timetable\n\nThe ferry to Lindholm leaves the harbour at noon every Tuesday.\n"
 FERRY_Q = "When does the boat to Lindholm depart?"
 PAGE = b"""<!doctype html><html><head><title>Bakery news | Quay Times</title>
@@ -57,8 +58,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def bot(home: Path) -> Iterator[Bot]:
-    env = {"CITEBOT_ADMINS": str(ADMIN), "CITEBOT_GROUP_ADMINS": "1", "CITEBOT_FETCH_PRIVATE": "1"}
-    with serving(home, **env) as running:
+    with serving(home, **ENV) as running:
         yield running
 
 
@@ -153,10 +153,77 @@ def test_documents_survive_a_restart_and_can_be_removed(bot: Bot, home: Path) ->
     s = bot.standin
     bot.stop()
     polls = s.polls
-    restarted = start_bot(home, s, CITEBOT_ADMINS=str(ADMIN))
+    restarted = start_bot(home, s, **ENV)  # as configured before: later tests use this bot too
     bot.proc, bot.log = restarted.proc, restarted.log
     s.wait_for(lambda: s.polls > polls, timeout=120)
     assert "leaves the harbour at noon" in reply(bot, ADMIN, lambda: s.message(ADMIN, FERRY_Q))
     assert "Removed “Island ferry timetable”" in reply(bot, ADMIN, lambda: s.message(ADMIN, "/remove 1"))
     assert "The articles don't answer that." in reply(bot, ADMIN, lambda: s.message(ADMIN, FERRY_Q))
     assert "Say which document" in reply(bot, ADMIN, lambda: s.message(ADMIN, "/remove the ferry one"))
+
+
+def test_a_burst_of_forwards_asks_telegram_about_the_sender_once(bot: Bot) -> None:
+    """Admin status used to be looked up (getChatMember) for every forward before any pacing: 20
+    forwards in one second made 20 Bot API calls. It is now asked once and remembered briefly."""
+    s, group = bot.standin, -1007
+    s.members[(group, GROUP_ADMIN)] = "administrator"
+    before_calls, before = s.calls.count("getChatMember"), len(s.messages(group))
+    for n in range(10):
+        s.forward(group, f"Ferry notice {n}\nThe {n}th ferry of the day is cancelled.", post_id=100 + n,
+                  user_id=GROUP_ADMIN, chat_type="supergroup")  # fmt: skip
+    replies = s.wait_messages(group, before + 10, timeout=120)[before:]
+    assert all("Added “Ferry notice" in parse_html(r.params["text"]) for r in replies)
+    assert s.calls.count("getChatMember") - before_calls == 1
+
+
+class Held(BaseHTTPRequestHandler):
+    """Answers each page only when the test lets go (a server that takes its time), at most after a minute."""
+
+    release = threading.Event()
+    arrived = threading.Semaphore(0)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        Held.arrived.release()
+        Held.release.wait(timeout=60)
+        page = f"<p>This is the page at {self.path}, one of the several pages this server holds back.</p>"
+        body = PAGE.replace(b"</article>", page.encode() + b"</article>")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_slow_adds_never_take_the_threads_that_answer(home: Path) -> None:
+    """Six slow links used to fill the worker pool, and a stranger's question waited 61 s. Adds now
+    run in a bounded pool of their own, and one over its bound is refused at once."""
+    from bot.telegram_bot import INGEST_WAITING, INGEST_WORKERS
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Held)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    site = f"http://127.0.0.1:{httpd.server_address[1]}"
+    standin = StandIn().start()
+    running = start_bot(home / "slow", standin, CITEBOT_ADMINS=str(ADMIN), CITEBOT_FETCH_PRIVATE="1")
+    held = INGEST_WORKERS + INGEST_WAITING
+    try:
+        standin.wait_polling()
+        for n in range(held):
+            standin.message(ADMIN, f"{site}/page{n}.html")
+        for _ in range(INGEST_WORKERS):  # the pool's workers are fetching, and waiting on the server
+            assert Held.arrived.acquire(timeout=60)
+        busy = reply(running, ADMIN, lambda: standin.message(ADMIN, f"{site}/one-too-many.html"))
+        assert "busy adding other documents" in busy
+        answer = reply(running, STRANGER, lambda: standin.message(STRANGER, "Who is the mayor of Sievierodonetsk?"))
+        assert "Stryuk" in answer and len(standin.messages(ADMIN)) == 1  # answered while every add still waits
+        Held.release.set()
+        added = standin.wait_messages(ADMIN, held + 1, timeout=180)
+        assert sum("Added" in parse_html(m.params["text"]) for m in added) == held
+    finally:
+        Held.release.set()
+        running.stop()
+        standin.stop()
+        httpd.shutdown()
+        httpd.server_close()

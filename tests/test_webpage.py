@@ -12,7 +12,9 @@ import pytest
 from retrieval import webpage
 from retrieval.corpus import bundled_corpus, parse_text_article
 from retrieval.records import Article
+from retrieval.sandbox import SandboxFailed
 from retrieval.webpage import MAX_ATTRIBUTES, MAX_ELEMENTS, MAX_HTML_BYTES, read_html
+from tests.conftest import deadline
 
 PAGES = Path(__file__).resolve().parent / "data" / "pages"
 SAVED = PAGES / "sievierodonetsk-saved.html"
@@ -322,6 +324,30 @@ def test_library_failure_is_a_reason_not_an_exception(monkeypatch: pytest.Monkey
     def explode(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(webpage.trafilatura, "bare_extraction", explode)
-    reason = _read(SAVED.read_bytes())
-    assert reason == "not a readable web page (RecursionError: maximum recursion depth exceeded)"
+    monkeypatch.setattr(webpage.trafilatura, "bare_extraction", explode)  # in this process: read it here
+    found = webpage.page_fields(SAVED.read_bytes(), fallback_title="x")
+    assert found == {"reason": "not a readable web page (RecursionError: maximum recursion depth exceeded)"}
+
+
+def test_a_page_that_needs_gigabytes_is_a_reason_and_the_reader_recovers() -> None:
+    """10 MB of <p> elements with 199 attributes each passes every cap on the page itself, yet lxml took
+    2.2-2.5 GB and 10-22 s of CPU in the bot's own process; it is read in a capped child now."""
+    attributes = " ".join(f"a{n}" for n in range(199))
+    element = f"<p {attributes}>x</p>"
+    page = ("<html><body>" + element * (MAX_HTML_BYTES // len(element) - 1) + "</body></html>").encode()
+    assert len(page) <= MAX_HTML_BYTES
+    with deadline(webpage.MAX_SECONDS + 30):
+        reason = _read(page)
+    # where the cap bites (lxml's C code or Python's) decides the wording, never the outcome
+    assert isinstance(reason, str) and reason.startswith("not a readable web page (") and "memory" in reason.lower()
+    assert _article(SAVED.read_bytes()).title  # a new reader takes the next page
+
+
+def test_a_reader_that_hangs_is_stopped_at_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from retrieval.sandbox import Sandbox
+
+    slow = Sandbox(Path(__file__).resolve().parent / "sleepy_reader.py", "read", memory_bytes=2**30, seconds=1.0)
+    with deadline(30), pytest.raises(SandboxFailed, match=r"still reading after 1 s"):
+        slow.run(b"", {"seconds": 60})
+    assert slow.run(b"abc", {"seconds": 0}) == {"length": 3}  # a fresh child answers the next document
+    slow.close()
