@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import ROOT, machine, print_measures, synthetic_articles
+from common import ROOT, machine, print_measures, synthetic_articles, work_dir
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
@@ -58,7 +58,7 @@ def reading_times(repeat: int) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--large", type=int, default=100_000, help="passages in the library")
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench")
+    parser.add_argument("--work", type=Path, default=work_dir())
     parser.add_argument("--repeat", type=int, default=5, help="warm adds per document")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

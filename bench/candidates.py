@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from common import work_dir
 from scorer_data import INDEXES, TrainQuestion, ensure_indexes, load
 from tqdm import tqdm
 
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--sources", default=",".join(INDEXES))
     parser.add_argument("--fold", default="fitted", choices=("fitted", "heldout"))
     parser.add_argument("--per-question", type=int, default=8)
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--work", type=Path, default=work_dir("targets"))
     args = parser.parse_args()
     sources = tuple(args.sources.split(","))
     indexes = ensure_indexes(sources, args.work, Embedder(backend=INDEX_BACKEND))

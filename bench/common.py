@@ -12,6 +12,39 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def work_dir(*parts: str) -> Path:
+    """The benchmarks' cache: indexes and rows per embedding model (``$CITEBOT_MODEL`` picks it), so
+    measuring one model never rebuilds another's."""
+    from embeddings import default_model
+
+    model = os.environ.get("CITEBOT_MODEL") or default_model()
+    return Path.home() / ".cache" / "citebot-bench" / Path(model).name / Path(*parts)
+
+
+def fitted_dir() -> Path:
+    """Where the fitting scripts write: ``retrieval/models/<the model being fitted>/`` (made if missing)."""
+    from embeddings import resolve_model
+    from retrieval.reranker import models_dir
+
+    folder = models_dir(resolve_model().name)
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def fitted_scorer() -> tuple[Path, dict]:
+    """The scorer.json the fitting scripts update, and its contents: the model's own, else a copy of the
+    fallback's to start from (a new model is fitted step by step: search, first look, scorer)."""
+    import json
+
+    from embeddings import resolve_model
+    from retrieval.reranker import fitted_model, models_dir
+    from retrieval.weights import SCORER
+
+    path = fitted_dir() / SCORER
+    source = path if path.is_file() else models_dir(fitted_model(resolve_model().name)) / SCORER
+    return path, json.loads(source.read_text())
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import fitted_scorer, work_dir
 from scorer_data import ensure_indexes, load
 from tqdm import tqdm
 
@@ -29,18 +30,18 @@ from retrieval.answer import Answerer
 from retrieval.errors import QuestionError
 from retrieval.index import Index
 from retrieval.quotes import FEATURES, to_read
-from retrieval.reranker import models_dir
+from retrieval.reranker import fitted_model
 from retrieval.search import Searcher
-from retrieval.weights import SCORER, ScorerWeights, shipped
+from retrieval.weights import ScorerWeights, parse, shipped
 
-SOURCES = ("squad11", "natural")
+SOURCES = ("squad11", "natural", "natural-uk", "natural-ru", "xquad-de", "xquad-es")
 
 
 def collect(work: Path) -> list[dict]:
     """Per answerable question: the first stage's features of every sentence weighed, and which are right."""
     indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
     indexes = ensure_indexes(SOURCES, work, indexer)
-    base = shipped()
+    base = shipped(fitted_model(asker.spec.name))
     first_stage_only = ScorerWeights(base.first_stage, 0, base.quote, base.confidence, base.threshold)
     answerers = {
         s: Answerer(Searcher(Index.open(p, asker), asker), weights=first_stage_only) for s, p in indexes.items()
@@ -72,15 +73,16 @@ def read_rate(groups: list[dict], weights: np.ndarray, bias: float, read: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--read", type=int, default=5)
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--work", type=Path, default=work_dir("targets"))
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression
 
     groups = collect(args.work)
     part = {g["article"]: int(hashlib.sha1(g["article"].encode()).hexdigest(), 16) % 3 for g in groups}
-    shipped_weights = shipped().first_stage
-    current = np.array([shipped_weights.weights[f] for f in FEATURES])
+    _, scorer = fitted_scorer()
+    shipped_weights = parse(scorer).first_stage
+    current = np.array([shipped_weights.weights.get(f, 0.0) for f in FEATURES])  # a new feature: 0 until fitted
     print(f"shipped: first {read_rate(groups, current, shipped_weights.bias, args.read)}")
 
     def fit(part_groups: list[dict]) -> LogisticRegression:
@@ -95,8 +97,7 @@ def main() -> None:
         print(f"fitted without third {f}, scored on it: right first {first:.3f}, among {args.read} read {within:.3f}")
     model = fit(groups)
     if args.write:
-        path = models_dir() / SCORER
-        scorer = json.loads(path.read_text())
+        path, scorer = fitted_scorer()
         scorer["first_stage"] = {
             "bias": round(float(model.intercept_[0]), 4),
             "weights": {f: round(float(w), 4) for f, w in zip(FEATURES, model.coef_[0], strict=True)},

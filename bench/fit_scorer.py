@@ -31,24 +31,25 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import fitted_dir, fitted_scorer, work_dir
 from folds import dev_articles, fitted_articles
 from scorer_data import TrainQuestion, build_dataset_index, ensure_indexes, load
 from tqdm import tqdm
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
-from retrieval.answer import Answerer
+from retrieval.answer import Answerer, quote_features
 from retrieval.confidence import FEATURES as CONFIDENCE_FEATURES
-from retrieval.confidence import MAX_MARGIN, evidence, log_odds
+from retrieval.confidence import MAX_MARGIN, evidence
 from retrieval.errors import QuestionError
 from retrieval.index import Index
 from retrieval.quotes import to_read
 from retrieval.reranker import CARD, RERANKER, TOKENIZER, Reranker, models_dir
-from retrieval.search import Searcher, SearchSettings
-from retrieval.weights import SCORER, Logistic, ScorerWeights, shipped
+from retrieval.search import Searcher
+from retrieval.weights import SCORER, Logistic, ScorerWeights, parse
 
-SOURCES = ("squad11", "natural", "squad2")
+SOURCES = ("squad11", "natural", "squad2", "natural-uk", "natural-ru", "xquad-de", "xquad-es")
 ROWS_FORMAT = 2  # of the cached rows; 2: each reranker pair scored alone (batches moved logits by ~0.1)
-QUOTE_FEATURES = ("reranker", "first_stage", "dense")
+QUOTE_FEATURES = ("reranker", "first_stage", "dense", "cross", "reranker_cross")
 
 
 def collect(answerer: Answerer, questions: list[TrainQuestion], out_of_corpus: bool) -> list[dict]:
@@ -66,9 +67,7 @@ def collect(answerer: Answerer, questions: list[TrainQuestion], out_of_corpus: b
             single = evidence(trace.query, c, None)
             sentences.append(
                 {
-                    "reranker": c.reranker,
-                    "first_stage": log_odds(c.first_stage),
-                    "dense": c.match.dense,
+                    **quote_features(c, c.reranker),
                     "evidence": {k: v for k, v in single.items() if k not in ("quote", "margin")},
                     "right": right,
                 }
@@ -105,6 +104,9 @@ def source_weights(rows: list[dict]) -> dict[str, float]:
     weights = dict.fromkeys(counts, 1.0)
     if counts.get("natural") and counts.get("squad11"):
         weights["natural"] = counts["squad11"] / counts["natural"]
+        for source in counts:  # the translated natural questions weigh as the English ones do
+            if source.startswith("natural-"):
+                weights[source] = weights["natural"]
     return weights
 
 
@@ -255,7 +257,7 @@ def collect_all(args: argparse.Namespace, reranker: Reranker, collecting: Scorer
     others = [a for a in others if a["id"] in fitted_articles() and a["id"] not in dev]
     index = build_dataset_index(others, args.work / "squad-fitted-not-dev", indexer)
     answerer = Answerer(Searcher(Index.open(index, asker), asker), weights=collecting, reranker=reranker)
-    asked = [q for q in questions if q.source in ("squad11", "natural")][::2]
+    asked = [q for q in questions if q.source in ("squad11", "natural", "natural-uk", "natural-ru")][::2]
     rows += collect(answerer, asked, out_of_corpus=True)
     return rows
 
@@ -271,21 +273,27 @@ def main() -> None:
         help="the most sentences a question may have read (6 layers: ~7 ms each on 2 cores; the bundled "
         "article's p50 target is 15 ms)",
     )
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--work", type=Path, default=work_dir("targets"))
     parser.add_argument("--ship", action="store_true")
     parser.add_argument("--limit", type=int, help="at most this many questions per source (a quick trial)")
     args = parser.parse_args()
     model = args.reranker / "model.int8.onnx"
-    tokenizer = models_dir() / TOKENIZER
+    # the tokenizer the reranker was trained with (written beside it), else the shipped one (older runs)
+    tokenizer = args.reranker / TOKENIZER if (args.reranker / TOKENIZER).is_file() else models_dir() / TOKENIZER
     files = ((RERANKER, model), (TOKENIZER, tokenizer))
     sha = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files}
-    reranker = Reranker(model, tokenizer, {model.name: sha[RERANKER], TOKENIZER: sha[TOKENIZER]})
-    base = shipped()
+    training = json.loads((args.reranker / "training.json").read_text())
+    reranker = Reranker(
+        model, tokenizer, {model.name: sha[RERANKER], TOKENIZER: sha[TOKENIZER]},
+        max_length=int(training["settings"]["max_length"]),
+    )  # fmt: skip
+    _, base_scorer = fitted_scorer()
+    base = parse(base_scorer)
     by_reranker = Logistic(0.0, {"reranker": 1.0})  # while collecting: any order will do
     collecting = ScorerWeights(base.first_stage, 32, by_reranker, base.confidence, base.threshold)  # read all
     # What this reranker read after this search and first stage: refits of the same are quick.
     setup = json.dumps(
-        [ROWS_FORMAT, sha[RERANKER], repr(SearchSettings()), base.first_stage.bias, base.first_stage.weights]
+        [ROWS_FORMAT, sha[RERANKER], repr(base.search), base.first_stage.bias, base.first_stage.weights]
     )
     cached = args.work / f"fit-rows-{hashlib.sha256(setup.encode()).hexdigest()[:12]}.json"
     if cached.exists():
@@ -313,11 +321,13 @@ def main() -> None:
         print(f"  cross-validated {source}: {f}")
     if not args.ship:
         return
-    target = models_dir()
+    target = fitted_dir()
     shutil.copy(model, target / RERANKER)
-    training = json.loads((args.reranker / "training.json").read_text())
+    if tokenizer != target / TOKENIZER:
+        shutil.copy(tokenizer, target / TOKENIZER)
+    base_model = training.get("base", "all-MiniLM-L6-v2")
     card = {
-        "model": f"cross-encoder fine-tuned from all-MiniLM-L6-v2 ({training['settings']['layers']} layers), int8 ONNX",
+        "model": f"cross-encoder fine-tuned from {base_model} ({training['settings']['layers']} layers), int8 ONNX",
         "sha256": sha,
         "max_length": int(training["settings"]["max_length"]),
         "input": "question [SEP] title: sentence",
@@ -336,6 +346,8 @@ def main() -> None:
         return {"bias": round(m.bias, 4), "weights": {n: round(w, 4) for n, w in m.weights.items()}}
 
     scorer = {
+        **({"search": base_scorer["search"]} if "search" in base_scorer else {}),
+        "reranker": target.name,
         "first_stage": dump(base.first_stage),
         "reranked": k,
         "quote": dump(quote),

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from common import ROOT, machine
+from common import ROOT, machine, work_dir
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Answer, Library
@@ -104,7 +104,7 @@ def right(answer: Answer, conversation: dict, turn: dict) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench")
+    parser.add_argument("--work", type=Path, default=work_dir())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     conversations = [json.loads(line) for line in SET.read_text().splitlines() if line.strip()]

@@ -7,18 +7,23 @@ passage holds. Sets: the bundled article's paraphrased and blind questions (show
 on), the written natural questions over the SQuAD articles (packets 1-6, answerable), and 2,000
 SQuAD v1.1 dev questions (seed 1). Uses the indexes bench/targets.py builds.
 
-    python bench/fusion.py [--work DIR]
+Then the shipped formula's two weights (the share of coverage, and of the best sentence in the
+dense part) are searched on a grid, by mean R@1 over the natural and SQuAD sets; ``--write``
+stores the best in the model's scorer.json (``"search"``), which the search of that model reads.
+
+    python bench/fusion.py [--work DIR] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from common import ROOT
+from common import ROOT, fitted_scorer, work_dir
 from folds import SHARED
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
@@ -44,7 +49,7 @@ def parts(library: Library, questions: list[EvalQuestion], embedder: Embedder) -
     searcher, store = library.answerer.searcher, library.index.store
     out = []
     for q in questions:
-        pool = searcher.pool(q.question, embedder.encode([q.question])[0])
+        pool = searcher.pool(q.question, embedder.encode([q.question], query=True)[0])
         gold = {(q.article_id, p) for p in q.paragraphs}
         best = max(pool.lexical.values(), default=0.0)
         passages = store.passages(pool.ids)
@@ -71,7 +76,8 @@ def recall_at_1(rows: list[tuple[np.ndarray, np.ndarray]], formula: Formula) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "targets")
+    parser.add_argument("--work", type=Path, default=work_dir("targets"))
+    parser.add_argument("--write", action="store_true", help="store the best grid weights in the model's scorer.json")
     args = parser.parse_args()
     indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)
     bundled_dir = ROOT / "bench/data/bundled"
@@ -97,6 +103,26 @@ def main() -> None:
     print("|---" * (len(rows) + 1) + "|")
     for label, formula in FORMULAS.items():
         print(f"| {label} | " + " | ".join(f"{recall_at_1(r, formula):.3f}" for r in rows.values()) + " |")
+    chosen_on = [rows["natural"], rows["squad sample"]]
+    grid = {
+        (lexical, sentence): float(np.mean([recall_at_1(r, shipped_formula(lexical, sentence)) for r in chosen_on]))
+        for lexical in np.arange(0.0, 0.61, 0.05).round(2)
+        for sentence in np.arange(0.0, 1.01, 0.1).round(2)
+    }
+    (lexical, sentence), best = max(grid.items(), key=lambda item: item[1])
+    formula = shipped_formula(lexical, sentence)
+    print(f"\nbest on natural + SQuAD: lexical_weight {lexical}, sentence_weight {sentence}: mean R@1 {best:.3f} ("
+          + ", ".join(f"{n} {recall_at_1(r, formula):.3f}" for n, r in rows.items()) + ")")  # fmt: skip
+    if args.write:
+        path, scorer = fitted_scorer()
+        scorer["search"] = {"lexical_weight": float(lexical), "sentence_weight": float(sentence)}
+        path.write_text(json.dumps(scorer, indent=2) + "\n")
+        print(f"wrote search weights to {path}: refit the first look and the scorer next")
+
+
+def shipped_formula(lexical: float, sentence: float) -> Formula:
+    """The shipped search's score with the given weights (retrieval/search.py, ``retrieve_vector``)."""
+    return lambda d, s, b, c: (1 - lexical) * ((1 - sentence) * d + sentence * s) + lexical * c
 
 
 if __name__ == "__main__":

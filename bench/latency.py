@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import machine, percentile, squad_questions, synthetic_articles
+from common import machine, percentile, squad_questions, synthetic_articles, work_dir
 
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval import Library
@@ -69,7 +69,7 @@ def torch_reference(questions: list[str]) -> float:
     times = []
     for q in questions[:200]:
         started = time.perf_counter()
-        embedder.encode([q])
+        embedder.encode([q], query=True)
         times.append((time.perf_counter() - started) * 1000)
     return percentile(times, 50)
 
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=500)
     parser.add_argument("--large", type=int, default=100_000, help="passages in the large corpus (0: skip)")
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench")
+    parser.add_argument("--work", type=Path, default=work_dir())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     indexer, asker = Embedder(backend=INDEX_BACKEND), Embedder(backend=QUERY_BACKEND)

@@ -24,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import build_dataset_index, machine, percentile, squad_questions, synthetic_articles
+from common import build_dataset_index, machine, percentile, squad_questions, synthetic_articles, work_dir
 from folds import SHARED
 from latency import BUNDLED_QUESTIONS
 
@@ -134,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=500)
     parser.add_argument("--large", type=int, default=100_000, help="passages in the large corpus (0: skip)")
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench")
+    parser.add_argument("--work", type=Path, default=work_dir())
     parser.add_argument(
         "--only", choices=["parity", "candidates", "speed"], help="one part (minutes: parity 25, speed 8, candidates 2)"
     )

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, machine, peak_rss_mb, percentile, print_measures, squad_articles, squad_questions
+from common import ROOT, machine, peak_rss_mb, percentile, print_measures, squad_articles, squad_questions, work_dir
 
 
 def base_vectors(work: Path) -> np.ndarray:
@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "citebot-bench" / "scale")
+    parser.add_argument("--work", type=Path, default=work_dir("scale"))
     parser.add_argument("--stage", choices=["build", "search"], help=argparse.SUPPRESS)
     parser.add_argument("--nprobe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
@@ -113,7 +113,7 @@ def main() -> None:
         generate(base_vectors(work), args.vectors, data_path)
     from embeddings import QUERY_BACKEND, Embedder
 
-    np.save(work / "queries.npy", Embedder(backend=QUERY_BACKEND).encode(squad_questions(args.queries)))
+    np.save(work / "queries.npy", Embedder(backend=QUERY_BACKEND).encode(squad_questions(args.queries), query=True))
 
     def run(*extra: str) -> dict:
         done = subprocess.run(

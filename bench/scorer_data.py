@@ -9,6 +9,11 @@ measuring):
 - ``natural``: questions written for citebot (bench/data/natural), fitted fold: paraphrased,
   search-style, and on-topic unanswerable ones.
 - ``reddit`` / ``amazon``: SQuADShifts (all of them: no target is measured on them).
+- ``natural-uk`` / ``natural-ru``: packets 1-3 of the written natural questions translated
+  (bench/data/multilingual), asked of the English articles: cross-lingual training, fitted fold.
+- ``xquad-de`` / ``xquad-es``: XQuAD's professional translations of SQuAD v1.1 dev questions,
+  asked of the English articles, labelled with the English question's answer (same id); fitted
+  fold. XQuAD's Russian and Chinese are never fitted on: they measure (bench/targets.py).
 
 Each source is answered from its own index (``INDEXES``), built by ``ensure_indexes``.
 """
@@ -16,7 +21,7 @@ Each source is answered from its own index (``INDEXES``), built by ``ensure_inde
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from common import ROOT, build_dataset_index
@@ -25,6 +30,7 @@ from folds import SHARED, fitted_articles, heldout_articles
 from retrieval.quotes import Candidate
 
 NATURAL = ROOT / "bench/data/natural"
+MULTILINGUAL = ROOT / "bench/data/multilingual"
 # source -> (the shared set its articles come from, the index name under the work folder)
 INDEXES = {
     "squad11": ("squad-v1.1-dev", "squad"),
@@ -32,6 +38,10 @@ INDEXES = {
     "squad2": ("squad-v2-dev-half", "squad-v2"),
     "reddit": ("squadshifts-reddit", "squadshifts-reddit"),
     "amazon": ("squadshifts-amazon", "squadshifts-amazon"),
+    "natural-uk": ("squad-v1.1-dev", "squad"),
+    "natural-ru": ("squad-v1.1-dev", "squad"),
+    "xquad-de": ("squad-v1.1-dev", "squad"),
+    "xquad-es": ("squad-v1.1-dev", "squad"),
 }
 
 
@@ -87,17 +97,25 @@ def _squad(source: str, rows: list[dict]) -> list[TrainQuestion]:
     return out
 
 
-def _natural(rows: list[dict], paragraphs: dict[str, list[str]]) -> list[TrainQuestion]:
+def _natural(rows: list[dict], paragraphs: dict[str, list[str]], source: str = "natural") -> list[TrainQuestion]:
     out = []
     for r in rows:
         text = paragraphs[r["article_id"]][r["paragraph_index"]]
         spans = tuple((text.index(s), text.index(s) + len(s)) for s in r["answer_sentences"])
         out.append(
-            TrainQuestion(
-                r["id"], "natural", r["article_id"], r["paragraph_index"] + 1, r["question"], bool(spans), spans
-            )
+            TrainQuestion(r["id"], source, r["article_id"], r["paragraph_index"] + 1, r["question"], bool(spans), spans)
         )
     return out
+
+
+def _xquad(lang: str, squad_rows: list[dict]) -> list[TrainQuestion]:
+    """XQuAD's ``lang`` questions as questions about the English SQuAD articles (their ids are SQuAD's)."""
+    english = {q.qid: q for q in _squad("squad11", squad_rows)}
+    return [
+        replace(english[r["id"]], source=f"xquad-{lang}", question=r["question"], qid=f"{r['id']}-{lang}")
+        for r in _lines(SHARED / "xquad" / lang / "questions.jsonl")
+        if r["id"] in english
+    ]
 
 
 def load(sources: tuple[str, ...], fold: str = "fitted") -> list[TrainQuestion]:
@@ -109,6 +127,13 @@ def load(sources: tuple[str, ...], fold: str = "fitted") -> list[TrainQuestion]:
         if source == "natural":
             rows = [r for path in sorted(NATURAL.glob("*.jsonl")) for r in _lines(path)]
             out += [q for q in _natural(rows, _paragraphs(shared_set)) if q.article_id in keep]
+        elif source.startswith("natural-"):
+            lang = source.removeprefix("natural-")
+            rows = [r for path in sorted(MULTILINGUAL.glob(f"squad-packet*.{lang}.jsonl")) for r in _lines(path)]
+            out += [q for q in _natural(rows, _paragraphs(shared_set), source) if q.article_id in keep]
+        elif source.startswith("xquad-"):
+            rows = _lines(SHARED / shared_set / "questions.jsonl")
+            out += [q for q in _xquad(source.removeprefix("xquad-"), rows) if q.article_id in keep]
         elif source in ("squad11", "squad2"):
             rows = _lines(SHARED / shared_set / "questions.jsonl")
             questions = [q for q in _squad(source, rows) if q.article_id in keep]

@@ -1,8 +1,8 @@
 """Train the sentence reranker: a small cross-encoder reading the question and a sentence together.
 
-Starts from the shipped all-MiniLM-L6-v2 weights (the only weights available offline), keeps the
-first ``--layers`` transformer layers, mean-pools them over the pair and adds one linear unit, and
-learns "does this sentence answer this question"
+Starts from the embedding model's weights (``--base``, default the model being fitted:
+``$CITEBOT_MODEL`` or the default), keeps the first ``--layers`` transformer layers, mean-pools
+them over the pair and adds one linear unit, and learns "does this sentence answer this question"
 from the labelled candidates of bench/candidates.py: the sentences the shipped pipeline weighs
 for SQuAD 1.1, SQuAD 2.0's unanswerable questions (every sentence wrong; the plausible distractor
 included), citebot's written natural questions (fitted fold, dev quarter left out) and
@@ -12,7 +12,9 @@ SQuADShifts (``--shifts`` questions of each). Each question gives its right sent
 linear warm-up and decay.
 
 Seed fixed; prints pairs/s and minutes. Writes ``OUT/model.int8.onnx`` (word embeddings and
-MatMuls in int8, per channel), ``OUT/model.onnx`` and ``OUT/training.json``.
+MatMuls in int8, per channel), ``OUT/model.onnx``, the tokenizer (``OUT/reranker-tokenizer.json``)
+and ``OUT/training.json``. ``--freeze-embeddings`` keeps the word embeddings as they were: a
+multilingual model's languages stay aligned although the training questions are mostly English.
 
     python bench/train_reranker.py CANDIDATES.jsonl --out /tmp/reranker --shifts 4000  # the shipped one
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,11 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=3, help="wrong sentences per question (the hardest)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--shifts", type=int, help="at most this many questions from each SQuADShifts source")
+    parser.add_argument("--base", help="model to start from (default: the embedding model being fitted)")
+    parser.add_argument("--freeze-embeddings", action="store_true", help="do not train the word embeddings")
+    parser.add_argument(
+        "--extra", type=Path, action="append", default=[], help="more candidate files (questions in other languages)"
+    )
     args = parser.parse_args()
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -86,13 +94,21 @@ def main() -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     data, counts = pairs(args.candidates, args.negatives, args.seed, args.shifts)
+    for extra in args.extra:
+        more, more_counts = pairs(extra, args.negatives, args.seed)
+        data += more
+        counts |= {f"{extra.stem}:{k}": v for k, v in more_counts.items()}
+    random.Random(args.seed).shuffle(data)
     positives = sum(label for _, _, label in data)
     print(f"{len(data):,} pairs ({positives:,.0f} right) from questions {counts}", flush=True)
-    spec = resolve_model()
+    spec = resolve_model(args.base)
     tokenizer = AutoTokenizer.from_pretrained(spec.location)
     model = cross_encoder(AutoModel.from_pretrained(spec.location), args.layers)
+    if args.freeze_embeddings:
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     steps = len(data) // args.batch * args.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / max(1, steps))
     )
@@ -117,7 +133,7 @@ def main() -> None:
             loss = loss_fn(logits, torch.tensor([label for _, _, label in chunk]))
             optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
             optimizer.step()
             schedule.step()
             step += 1
@@ -136,6 +152,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     export_reranker(model, args.out)
     quantize(args.out / "model.onnx", args.out / "model.int8.onnx", embeddings=True)
+    shutil.copy(Path(spec.location) / "tokenizer.json", args.out / "reranker-tokenizer.json")
     settings = {k: str(v) for k, v in vars(args).items()}
     log = {
         "pairs": len(data),
@@ -144,7 +161,7 @@ def main() -> None:
         "pairs_per_second": round(len(data) * args.epochs / (minutes * 60), 1),
         "mean_loss_per_200_steps": [round(x, 3) for x in losses],
     }
-    summary = {"questions": counts, "settings": settings, "log": log}
+    summary = {"base": spec.name, "questions": counts, "settings": settings, "log": log}
     (args.out / "training.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {args.out} in {(time.perf_counter() - started) / 60:.1f} min")
 

@@ -73,8 +73,8 @@ def model_option(func: F) -> F:
         "--model",
         envvar="CITEBOT_MODEL",
         metavar="NAME_OR_PATH",
-        help="sentence-transformers model name or folder ($CITEBOT_MODEL). Default: the bundled all-MiniLM-L6-v2, "
-        "or for ask/chat the model the index was built with.",
+        help="sentence-transformers model name or folder ($CITEBOT_MODEL). Default: multilingual-e5-small "
+        "(all-MiniLM-L6-v2 where it does not install), or for ask/chat the model the index was built with.",
     )(func)
 
 
@@ -88,6 +88,28 @@ def backend_option(func: F) -> F:
     )(func)
 
 
+def lang_option(func: F) -> F:
+    return click.option(
+        "--lang",
+        envvar="CITEBOT_LANG",
+        metavar="LANG",
+        callback=_language,
+        help="Say citebot's own words in LANG: en, uk, ru or de ($CITEBOT_LANG). Default: the language each "
+        "question is written in, else English. Quotes are always the articles' own words.",
+    )(func)
+
+
+def _language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    from bot.i18n import LANGUAGES, supported
+
+    found = supported(value)
+    if found is None:
+        raise click.BadParameter(f"{value!r} has no catalog; choose one of {', '.join(LANGUAGES)}")
+    return found
+
+
 def _index_dir(index_dir: Path | None) -> Path:
     from retrieval.index import default_index_dir
 
@@ -95,20 +117,36 @@ def _index_dir(index_dir: Path | None) -> Path:
 
 
 def open_library(index_dir: Path | None, model: str | None, backend: str | None) -> Library:
-    """The library to answer from; on first use of the default location, index the bundled article."""
-    from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
-    from retrieval import IndexMissing, Library
+    """The library to answer from; on first use of the default location, index the bundled article.
+
+    An index made with an earlier default model (all-MiniLM-L6-v2) is answered with that model
+    only when asked for by name: at the default location it is re-embedded once from its own
+    stored articles with today's default; elsewhere it is refused with the command that fixes it.
+    """
+    from embeddings import INDEX_BACKEND, MINILM_MODEL, QUERY_BACKEND, Embedder, default_model
+    from retrieval import IndexMissing, Library, ModelMismatch
     from retrieval.corpus import bundled_corpus
-    from retrieval.index import build_index, current_build_id, manifest_model
+    from retrieval.index import build_index, current_build_id, manifest_model, rebuild_with
 
     path = _index_dir(index_dir)
+    at_default = click.get_current_context().get_parameter_source("index_dir") in (ParameterSource.DEFAULT, None)
+    progress = sys.stderr.isatty()
     if current_build_id(path) is None:
-        source = click.get_current_context().get_parameter_source("index_dir")
-        if source not in (ParameterSource.DEFAULT, None):
+        if not at_default:
             raise IndexMissing(f"no index at {path}: run `citebot index --index {path}` first")
         click.echo(f"citebot: no index yet; indexing the bundled article into {path} (once)", err=True)
-        build_index([bundled_corpus()], path, Embedder(model, backend=INDEX_BACKEND), progress=sys.stderr.isatty())
-    return Library(path, Embedder(model or manifest_model(path), backend=backend or QUERY_BACKEND))
+        build_index([bundled_corpus()], path, Embedder(model, backend=INDEX_BACKEND), progress=progress)
+    built_with = manifest_model(path)
+    if model is None and built_with == MINILM_MODEL and default_model() != MINILM_MODEL:
+        if not at_default:
+            raise ModelMismatch(
+                f"{path} was built with {MINILM_MODEL}; the default model is now {default_model()}: "
+                f"run `citebot index PATHS --index {path}` again, or pass --model {MINILM_MODEL} to keep it"
+            )
+        click.echo(f"citebot: re-embedding {path} with {default_model()} (once)", err=True)
+        rebuild_with(path, Embedder(backend=INDEX_BACKEND), progress=progress)
+        built_with = manifest_model(path)
+    return Library(path, Embedder(model or built_with, backend=backend or QUERY_BACKEND))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -190,35 +228,53 @@ def index(
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as one line of JSON (schema in README).")
 @click.option("--top", type=click.IntRange(1, 3), help="Quote at most N sentences (1-3, default 3).")
+@lang_option
 @friendly_errors
 def ask(
-    question: str, index_dir: Path | None, model: str | None, backend: str | None, as_json: bool, top: int | None
+    question: str,
+    index_dir: Path | None,
+    model: str | None,
+    backend: str | None,
+    as_json: bool,
+    top: int | None,
+    lang: str | None,
 ) -> None:
     """Answer QUESTION with quotes from the articles.
 
     QUESTION "-" reads one question per line from stdin and writes one answer per line, in
-    order, each flushed as soon as it is ready (the model is loaded once).
+    order, each flushed as soon as it is ready (the model is loaded once). Declines, labels and
+    errors are in the question's language (--lang to choose one).
     """
+    import threading
+
+    from bot.i18n import choose, words
+    from bot.i18n import warm_up as load_detector
     from bot.printable import json_printable, printable
     from bot.render import answer_json, terminal_answer
     from retrieval import CitebotError, QuestionError
 
+    if lang is None and not as_json:  # the detector loads (~0.5 s) while the model does
+        threading.Thread(target=load_detector, daemon=True).start()
     library = open_library(index_dir, model, backend)
     if question != "-":
-        answer = library.answer(question, top=top)
-        click.echo(answer_json(answer) if as_json else terminal_answer(answer))
+        try:
+            answer = library.answer(question, top=top)
+        except QuestionError as exc:
+            _fail(words(choose(lang, question)).error(exc))
+        click.echo(answer_json(answer) if as_json else terminal_answer(answer, lang=choose(lang, question)))
         return
     failed = 0
     for line in sys.stdin:
         text = line.rstrip("\n")
         try:
             answer = library.answer(text, top=top)
-            click.echo(answer_json(answer) if as_json else terminal_answer(answer) + "\n")
+            click.echo(answer_json(answer) if as_json else terminal_answer(answer, lang=choose(lang, text)) + "\n")
         except Exception as exc:  # one bad line never ends the batch: it gets its error, the others their answers
             if not isinstance(exc, QuestionError):
                 failed += 1
                 log.debug("question failed", exc_info=True)
-            message = str(exc) if isinstance(exc, CitebotError) else f"unexpected error ({type(exc).__name__})"
+            said = words(choose(lang, text))
+            message = said.error(exc) if isinstance(exc, CitebotError) else f"unexpected error ({type(exc).__name__})"
             if as_json:
                 click.echo(json_printable(json.dumps({"question": text, "error": message}, ensure_ascii=False)))
             else:
@@ -233,17 +289,19 @@ def ask(
 @model_option
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="With stdin not a terminal: one JSON answer per line.")
+@lang_option
 @friendly_errors
-def chat(index_dir: Path | None, model: str | None, backend: str | None, as_json: bool) -> None:
+def chat(index_dir: Path | None, model: str | None, backend: str | None, as_json: bool, lang: str | None) -> None:
     """Talk to citebot in the terminal: the same answers and commands as in Telegram.
 
     With stdin not a terminal, one answer per input line (--json: one JSON object per line,
     with "reading"); the lines are one conversation, and an empty line starts a new one.
+    Replies are in each line's language (--lang to choose one).
     """
     from bot.chat import run_chat
     from bot.conversation import Conversation
 
-    run_chat(Conversation(open_library(index_dir, model, backend)), as_json=as_json)
+    run_chat(Conversation(open_library(index_dir, model, backend)), as_json=as_json, lang=lang)
 
 
 @cli.command("eval")

@@ -3,6 +3,8 @@
 Handlers are small: decide whether a message is for us, hand the text to the conversation
 in a worker thread (encoding a question must not block other chats), and send the rendered
 HTML. Flood limits are PTB's ``AIORateLimiter``: a 429 delays a reply instead of losing it.
+What citebot says is in the sender's language: Telegram's ``language_code`` when citebot has
+that catalog, else the language the message is written in, else English (``bot/i18n.py``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ from telegram.ext import (
 )
 
 from bot.conversation import COMMANDS, AnswerReply, Conversation, ProblemReply, Reply
+from bot.i18n import DEFAULT, LANGUAGES, N_, Words, choose, words
+from bot.i18n import warm_up as load_detector
 from bot.telegram_html import article_key, paragraph_html, reply_html
 from bot.throttle import Throttle, Verdict
 from bot.webhook import Webhook, serve_webhook
@@ -75,28 +79,30 @@ TYPING_AFTER = 0.3
 DEFAULT_API = "https://api.telegram.org"
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
-PRIVATE = "This bot is private."
-SLOW_DOWN = "You are sending questions faster than I can answer: I'll skip the next ones for a few seconds."
+# What the bot says is marked N_ here and translated into the sender's language where it is sent.
+PRIVATE = N_("This bot is private.")
+SLOW_DOWN = N_("You are sending questions faster than I can answer: I'll skip the next ones for a few seconds.")
 SEND_DEADLINE = 120.0  # keep retrying a reply through server errors for this long
-SLOW_DOWN_BUTTON = "Too many presses: wait a few seconds."
-NOT_TEXT = "I can only read text: please type your question."
-GONE = "That paragraph is no longer in the index."
+SLOW_DOWN_BUTTON = N_("Too many presses: wait a few seconds.")
+NOT_TEXT = N_("I can only read text: please type your question.")
+GONE = N_("That paragraph is no longer in the index.")
 # "Whole paragraph" callback data: p:<8-character article key>:<paragraph number>. Callback
 # data comes back from the client and can be forged, so anything else is refused.
 _PARAGRAPH_BUTTON = re.compile(r"p:([A-Za-z0-9_-]{8}):([1-9][0-9]{0,8})", re.ASCII)
-EDITED = "I answer new messages only: please send the question again."
-ADMINS_ONLY = "Thanks! Only this bot's admins can add documents here, so I have not read it."
-NOT_A_DOCUMENT = "I can add .html, .pdf, .txt and .md files: that one is none of them."
+EDITED = N_("I answer new messages only: please send the question again.")
+ADMINS_ONLY = N_("Thanks! Only this bot's admins can add documents here, so I have not read it.")
+NOT_A_DOCUMENT = N_("I can add .html, .pdf, .txt and .md files: that one is none of them.")
 MAX_DOWNLOAD = 20 * 1024 * 1024  # what the Bot API lets a bot download
-TOO_BIG = f"That file is over {MAX_DOWNLOAD // 2**20} MB, more than a bot may download."
-NO_DOWNLOAD = "I could not download that file from Telegram: please send it again."
+TOO_BIG = N_("That file is over {megabytes} MB, more than a bot may download.")
+NO_DOWNLOAD = N_("I could not download that file from Telegram: please send it again.")
+ADMINS_REMOVE = N_("Only this bot's admins can remove documents.")
 UPLOADS = HTML_SUFFIXES | PDF_SUFFIXES | TEXT_SUFFIXES  # what an admin may send (one article per file)
 _LINK = re.compile(r"https?://\S{1,2000}", re.IGNORECASE)
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # Adding documents (fetching links, parsing, embedding) runs in a pool of its own, so slow adds
 # can never take the threads that answer questions; beyond this many waiting, adds are refused.
 INGEST_WORKERS, INGEST_WAITING = 2, 8
-BUSY = "I am busy adding other documents: please send that again in a minute."
+BUSY = N_("I am busy adding other documents: please send that again in a minute.")
 ADMIN_TTL = 60.0  # seconds a group member's admin status is trusted before getChatMember is asked again
 ADMIN_CACHE = 10_000  # (chat, user) pairs remembered
 
@@ -192,6 +198,7 @@ class CitebotTelegram:
         self._keys: tuple[str, dict[str, str]] = ("", {})
         self._refused: set[tuple[int, int]] = set()  # (chat, user) told in a group that only admins add
         self._warming: asyncio.Task[None] | None = None  # held so the loop does not drop the task
+        self._detecting: asyncio.Task[None] | None = None  # loading the language detector, likewise
         self._ingest = ThreadPoolExecutor(INGEST_WORKERS, thread_name_prefix="ingest")
         self._ingesting = 0  # adds running or waiting in the pool
         # (chat, user) -> (until, lookup): one getChatMember per pair per ADMIN_TTL, shared by concurrent updates
@@ -229,7 +236,14 @@ class CitebotTelegram:
     async def _post_init(self, app: Application) -> None:
         if self.config.admins or self.config.group_admins:  # someone may add a document: load its encoder now
             self._warming = asyncio.create_task(asyncio.to_thread(self.conversation.collections.warm_up))
-        await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS.items()])
+        self._detecting = asyncio.create_task(asyncio.to_thread(load_detector))  # ~0.5 s, off the event loop
+        await app.bot.set_my_commands(command_list(DEFAULT))
+        for lang in LANGUAGES:  # Telegram shows each user the list in their app's language, if there is one
+            if lang != DEFAULT:
+                try:
+                    await app.bot.set_my_commands(command_list(lang), language_code=lang)
+                except TelegramError as exc:  # the English list is there: not a reason to stop
+                    log.warning("commands not registered", extra={"lang": lang, "error": type(exc).__name__})
         log.info("bot ready", extra={"username": app.bot.username})
 
     # --- gate ---------------------------------------------------------------------------
@@ -240,12 +254,14 @@ class CitebotTelegram:
         chat = update.effective_chat
         if allowed is None or (chat is not None and chat.id in allowed):
             return
+        user = update.effective_user
+        said = words(choose(user.language_code if user else None))
         if update.callback_query:
             with contextlib.suppress(TelegramError):
-                await update.callback_query.answer(PRIVATE)
+                await update.callback_query.answer(said.text(PRIVATE))
         elif chat is not None and chat.id not in self._private_notified and update.effective_message:
             self._private_notified.add(chat.id)
-            await update.effective_message.reply_text(PRIVATE)
+            await update.effective_message.reply_text(said.text(PRIVATE))
         raise ApplicationHandlerStop
 
     # --- messages -----------------------------------------------------------------------
@@ -255,17 +271,19 @@ class CitebotTelegram:
         if message is None or not self._addressed_command(message, context):
             return
         command = message.text.split()[0].split("@")[0].lower()
-        chat, who = message.chat.id, conversation_key(message)
-        await self._respond(message, lambda: self.conversation.reply(command, chat=chat, who=who), typing=False)
+        chat, who, lang = message.chat.id, conversation_key(message), language_code(message)
+        await self._respond(
+            message, lambda: self.conversation.reply(command, chat=chat, who=who, lang=lang), typing=False
+        )
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed_command(message, context):
             return
         question, chat, who = " ".join(context.args or ()), message.chat.id, conversation_key(message)
-        reply = self._replies_to_me(message, context)
+        reply, lang = self._replies_to_me(message, context), language_code(message)
         await self._respond(
-            message, lambda: self.conversation.reply(f"/ask {question}", chat=chat, who=who, reply=reply)
+            message, lambda: self.conversation.reply(f"/ask {question}", chat=chat, who=who, reply=reply, lang=lang)
         )
 
     # --- a chat's own documents ---------------------------------------------------------
@@ -280,11 +298,12 @@ class CitebotTelegram:
             return
         document = message.document
         kind = _document_kind(document.file_name, document.mime_type)
+        said = words(choose(language_code(message)))  # the document's words do not choose the language
         if kind is None:
-            await self._send(message, escape(NOT_A_DOCUMENT), None)
+            await self._send(message, escape(said.text(NOT_A_DOCUMENT)), None)
             return
         if (document.file_size or 0) > MAX_DOWNLOAD:
-            await self._send(message, escape(TOO_BIG), None)
+            await self._send(message, escape(said.text(TOO_BIG, {"megabytes": MAX_DOWNLOAD // 2**20})), None)
             return
         typing_task = asyncio.create_task(self._keep_typing(message))
         try:
@@ -292,13 +311,13 @@ class CitebotTelegram:
             data = bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             log.warning("document download failed", extra={"chat": message.chat.id, "error": type(exc).__name__})
-            await self._send(message, escape(NO_DOWNLOAD), None)
+            await self._send(message, escape(said.text(NO_DOWNLOAD)), None)
             return
         finally:
             typing_task.cancel()
         name = (document.file_name or "document").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or "document"
-        chat = message.chat.id
-        await self._ingest_reply(message, lambda: self.conversation.add_document(chat, data, kind, name))
+        chat, lang = message.chat.id, said.lang
+        await self._ingest_reply(message, lambda: self.conversation.add_document(chat, data, kind, name, lang=lang))
 
     async def on_forward(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A channel post an admin forwards is added as an article; other forwards are plain messages."""
@@ -326,19 +345,20 @@ class CitebotTelegram:
         )
         if article is None:
             return
-        chat = message.chat.id
-        await self._ingest_reply(message, lambda: self.conversation.add_article(chat, article))
+        chat, lang = message.chat.id, language_code(message)
+        await self._ingest_reply(message, lambda: self.conversation.add_article(chat, article, lang=lang))
 
     async def on_remove(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None or not self._addressed_command(message, context) or not await self._allowed_pace(message):
             return
+        lang = choose(language_code(message))
         if not await self._is_admin(message, context):
-            refusal = ProblemReply("Only this bot's admins can remove documents.")
+            refusal = ProblemReply(ADMINS_REMOVE, lang=lang)
             await self._respond(message, lambda: refusal, typing=False, paced=False)
             return
         argument, chat = " ".join(context.args or ()), message.chat.id
-        await self._ingest_reply(message, lambda: self.conversation.remove(chat, argument))
+        await self._ingest_reply(message, lambda: self.conversation.remove(chat, argument, lang=lang))
 
     async def _is_admin(self, message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
         """Listed in CITEBOT_ADMINS, or (with CITEBOT_GROUP_ADMINS=1) an administrator of this group."""
@@ -378,7 +398,7 @@ class CitebotTelegram:
             if len(self._refused) > 100_000:
                 self._refused.clear()
             self._refused.add(key)
-        await self._send(message, escape(ADMINS_ONLY), None)
+        await self._send(message, escape(words(choose(language_code(message))).text(ADMINS_ONLY)), None)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
@@ -393,11 +413,13 @@ class CitebotTelegram:
             if stripped is None:
                 return
             text = stripped
-        chat = message.chat.id
+        chat, lang = message.chat.id, language_code(message)
         if text.startswith("/"):  # an unknown command (known ones have handlers)
             if message.chat.type != ChatType.PRIVATE and not self._addressed_command(message, context, strict=True):
                 return
-            await self._respond(message, lambda: self.conversation.reply(text, chat=chat), typing=False, paced=paced)
+            await self._respond(
+                message, lambda: self.conversation.reply(text, chat=chat, lang=lang), typing=False, paced=paced
+            )
             return
         if _LINK.fullmatch(text.strip()):  # a bare link: an article to add, not a question
             if paced and not await self._allowed_pace(message):  # before the admin check, which may ask Telegram
@@ -406,23 +428,23 @@ class CitebotTelegram:
                 await self._refuse(message)
                 return
             link = text.strip()
-            await self._ingest_reply(message, lambda: self.conversation.add_link(chat, link))
+            await self._ingest_reply(message, lambda: self.conversation.add_link(chat, link, lang=lang))
             return
         who, reply = conversation_key(message), self._replies_to_me(message, context)
         await self._respond(
-            message, lambda: self.conversation.ask(text, chat=chat, who=who, reply=reply), paced=paced
+            message, lambda: self.conversation.ask(text, chat=chat, who=who, reply=reply, lang=lang), paced=paced
         )
 
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, documents...: a hint in private chats, silence in groups."""
         message = update.effective_message
         if message is not None and message.chat.type == ChatType.PRIVATE and await self._allowed_pace(message):
-            await self._send(message, escape(NOT_TEXT), None)
+            await self._send(message, escape(_said(message).text(NOT_TEXT)), None)
 
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is not None and message.chat.type == ChatType.PRIVATE and await self._allowed_pace(message):
-            await self._send(message, escape(EDITED), None)
+            await self._send(message, escape(_said(message).text(EDITED)), None)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """ "Whole paragraph": callback data ``p:<article key>:<paragraph>`` (stable across restarts).
@@ -433,20 +455,22 @@ class CitebotTelegram:
         query = update.callback_query
         if query is None:
             return
+        said = words(choose(query.from_user.language_code))  # a press has no words of its own
         verdict = self.throttle.check(query.from_user.id)
         if verdict is not Verdict.ALLOW:
             log.info("button press dropped: user over the rate limit", extra={"user": query.from_user.id})
-            await self._answer_query(query, SLOW_DOWN_BUTTON if verdict is Verdict.WARN else None)
+            await self._answer_query(query, said.text(SLOW_DOWN_BUTTON) if verdict is Verdict.WARN else None)
             return
         match = _PARAGRAPH_BUTTON.fullmatch(query.data or "")
         if match is None:
-            await self._answer_query(query, GONE)
+            await self._answer_query(query, said.text(GONE))
             return
         await self._answer_query(query, None)
         if query.message is None or not isinstance(query.message, Message):
             return
-        found = await asyncio.to_thread(self._paragraph, query.message.chat.id, match[1], int(match[2]))
-        for chunk in found or [escape(GONE)]:
+        chat, key, number = query.message.chat.id, match[1], int(match[2])
+        found = await asyncio.to_thread(self._paragraph, chat, key, number, said.lang)
+        for chunk in found or [escape(said.text(GONE))]:
             await self._send(query.message, chunk, None)
 
     @staticmethod
@@ -493,7 +517,7 @@ class CitebotTelegram:
         """An add or a removal (the sender's budget already spent), in the ingest pool; refused when it is full."""
         if self._ingesting >= INGEST_WORKERS + INGEST_WAITING:
             log.info("add refused: ingest pool full", extra={"chat": message.chat.id})
-            await self._send(message, escape(BUSY), None)
+            await self._send(message, escape(words(choose(language_code(message))).text(BUSY)), None)
             return
         self._ingesting += 1
         try:
@@ -503,7 +527,7 @@ class CitebotTelegram:
 
     def _render(self, make: Callable[[], Reply]) -> tuple[list[str], InlineKeyboardMarkup | None]:
         reply = make()
-        markup = self._buttons(reply.answer) if isinstance(reply, AnswerReply) else None
+        markup = self._buttons(reply.answer, reply.lang) if isinstance(reply, AnswerReply) else None
         return reply_html(reply), markup
 
     async def _allowed_pace(self, message: Message) -> bool:
@@ -513,7 +537,7 @@ class CitebotTelegram:
             return True
         log.info("question dropped: sender over the rate limit", extra={"sender": sender, "chat": message.chat.id})
         if verdict is Verdict.WARN:
-            await self._send(message, escape(SLOW_DOWN), None)
+            await self._send(message, escape(_said(message).text(SLOW_DOWN)), None)
         return False
 
     async def _send(self, message: Message, html: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -552,23 +576,25 @@ class CitebotTelegram:
                 await message.get_bot().send_chat_action(message.chat.id, ChatAction.TYPING)
                 await asyncio.sleep(4.5)
 
-    def _buttons(self, answer: Answer) -> InlineKeyboardMarkup | None:
+    def _buttons(self, answer: Answer, lang: str = DEFAULT) -> InlineKeyboardMarkup | None:
         quotes = list(answer.quotes) or ([answer.closest] if answer.closest else [])
         seen: dict[tuple[str, int], None] = {}
         for q in quotes:
             seen.setdefault((q.citation.article_id, q.citation.paragraph), None)
         if not seen:
             return None
+        t = words(lang)
         buttons = [
             InlineKeyboardButton(
-                "Whole paragraph" if len(seen) == 1 else f"Whole paragraph {n}",
+                # TRANSLATORS: a button under an answer that shows the quote's whole paragraph
+                t._("Whole paragraph") if len(seen) == 1 else t._("Whole paragraph {n}", n=str(n)),
                 callback_data=f"p:{article_key(aid)}:{n}",
             )
             for aid, n in seen
         ]
         return InlineKeyboardMarkup([buttons])
 
-    def _paragraph(self, chat: int, key: str, number: int) -> list[str] | None:
+    def _paragraph(self, chat: int, key: str, number: int, lang: str = DEFAULT) -> list[str] | None:
         """The paragraph behind a button, from the library or this chat's own documents only."""
         library, shelf = self.conversation.library, self.conversation.collections
         build = library.index.build_id
@@ -578,7 +604,7 @@ class CitebotTelegram:
             (a.article_id for a in shelf.sources(chat) if article_key(a.article_id) == key), None
         )
         found = shelf.paragraph(chat, article_id, number) if article_id is not None else None
-        return paragraph_html(*found) if found is not None else None
+        return paragraph_html(*found, lang=lang) if found is not None else None
 
     def _addressed_command(self, message: Message, context: ContextTypes.DEFAULT_TYPE, strict: bool = False) -> bool:
         """In groups, ``/cmd@otherbot`` is for another bot; with ``strict``, plain ``/cmd`` is too."""
@@ -608,6 +634,23 @@ class CitebotTelegram:
         if mentioned:
             text = re.sub(rf"@{re.escape(me)}\b", " ", text, flags=re.IGNORECASE)
         return text.strip()
+
+
+def command_list(lang: str) -> list[BotCommand]:
+    """The commands with their descriptions in ``lang``, for ``setMyCommands``."""
+    t = words(lang)
+    return [BotCommand(name, t.text(description)) for name, description in COMMANDS.items()]
+
+
+def language_code(message: Message) -> str | None:
+    """The language of the sender's Telegram app ("uk", "en-US"), when Telegram says."""
+    user = message.from_user
+    return user.language_code if user is not None else None
+
+
+def _said(message: Message) -> Words:
+    """The sender's words for a one-line note sent from the event loop: never waits for the detector."""
+    return words(choose(language_code(message), message.text, wait=False))
 
 
 def _document_kind(file_name: str | None, mime_type: str | None) -> str | None:

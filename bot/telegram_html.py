@@ -4,6 +4,7 @@ A reply is built from blocks (a quote, a citation line, a sentence of prose). Bl
 packed into messages of at most 4096 UTF-16 code units, counting the markup too, so the
 visible text is always within the limit; a message is only ever split between blocks, and a
 block too long for one message is cut at spaces into pieces that each carry their own tags.
+citebot's own words are in the reply's ``lang``; the articles' words are never translated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.conversation import AboutReply, AnswerReply, HelpReply, NoticeReply, ProblemReply, Reply, SourcesReply
-from bot.render import LOW_CONFIDENCE, count
+from bot.i18n import DEFAULT, Words, words
+from bot.render import LOW_CONFIDENCE, articles, page_label, paragraph_label, paragraphs
 from retrieval import Answer, ArticleInfo, Citation, Quote
 
 LIMIT = 4096
@@ -106,16 +108,17 @@ def _longest_prefix(word: str, budget: int) -> int:
     return lo
 
 
-def citation_html(c: Citation) -> str:
+def citation_html(c: Citation, lang: str = DEFAULT) -> str:
     """``— <i>Title</i>, date, page P, paragraph N``, the title linked when the article has a usable URL.
 
     Title, date and URL come from article files, so each is bounded: a link that would not fit
     is dropped rather than allowed to crowd the citation out of its message.
     """
+    t = words(lang)
     title = _linked_title(c.title, c.url)
     date = f", {escape(_shorten(c.date, MAX_DATE), quote=False)}" if c.date else ""
-    page = f", page {c.page}" if c.page else ""
-    return f"— <i>{title}</i>{date}{page}, paragraph {c.paragraph}"
+    page = f", {escape(page_label(t, c.page), quote=False)}" if c.page else ""
+    return f"— <i>{title}</i>{date}{page}, {escape(paragraph_label(t, c.paragraph), quote=False)}"
 
 
 def _linked_title(title: str, url: str | None) -> str:
@@ -137,30 +140,30 @@ def _href(url: str | None) -> str | None:
     return href if utf16_len(href) <= MAX_HREF else None
 
 
-def _quote_blocks(quote: Quote) -> list[Block]:
-    return [Block(quote.text, "<blockquote>", "</blockquote>"), Block("", citation_html(quote.citation))]
+def _quote_blocks(quote: Quote, lang: str) -> list[Block]:
+    return [Block(quote.text, "<blockquote>", "</blockquote>"), Block("", citation_html(quote.citation, lang))]
 
 
-def _article_blocks(articles: tuple[ArticleInfo, ...]) -> list[Block]:
-    blocks = [Block(f"{count(len(articles), 'article')}:", "<b>", "</b>")]
-    for a in articles[:MAX_ARTICLES_LISTED]:
-        blocks.append(Block(f"• {a.title} ({_detail(a)})"))
-    if len(articles) > MAX_ARTICLES_LISTED:
-        blocks.append(Block(f"… and {len(articles) - MAX_ARTICLES_LISTED:,} more"))
+def _article_blocks(shelf: tuple[ArticleInfo, ...], t: Words) -> list[Block]:
+    blocks = [Block(f"{articles(t, len(shelf))}:", "<b>", "</b>")]
+    for a in shelf[:MAX_ARTICLES_LISTED]:
+        blocks.append(Block(f"• {a.title} ({_detail(a, t)})"))
+    if len(shelf) > MAX_ARTICLES_LISTED:
+        blocks.append(Block(t._("… and {count} more", count=len(shelf) - MAX_ARTICLES_LISTED)))
     return blocks
 
 
-def _detail(a: ArticleInfo) -> str:
-    return ", ".join(x for x in (a.date, count(a.paragraphs, "paragraph")) if x)
+def _detail(a: ArticleInfo, t: Words) -> str:
+    return ", ".join(x for x in (a.date, paragraphs(t, a.paragraphs)) if x)
 
 
-def _added_blocks(added: tuple[ArticleInfo, ...]) -> list[Block]:
+def _added_blocks(added: tuple[ArticleInfo, ...], t: Words) -> list[Block]:
     """This chat's own documents, numbered as /remove takes them, titles linked to their pages."""
     if not added:
         return []
-    blocks = [Block(""), Block(f"Added in this chat ({len(added)}):", "<b>", "</b>")]
+    blocks = [Block(""), Block(t._("Added in this chat ({count}):", count=len(added)), "<b>", "</b>")]
     for n, a in enumerate(added, 1):
-        blocks.append(Block(f" ({_detail(a)})", f"{n}. {_linked_title(a.title, a.url)}"))
+        blocks.append(Block(f" ({_detail(a, t)})", f"{n}. {_linked_title(a.title, a.url)}"))
     return blocks
 
 
@@ -170,56 +173,75 @@ def reply_html(reply: Reply) -> list[str]:
 
 
 def reply_blocks(reply: Reply) -> list[Block]:
+    t = words(reply.lang)
     if isinstance(reply, AnswerReply):
         answer = reply.answer
-        reading = [Block(f"Reading this as: {_shorten(reply.reading, 300)}", "<i>", "</i>")] if reply.reading else []
-        return reading + _answer_blocks(answer)
+        reading = (
+            [Block(t._("Reading this as: {reading}", reading=_shorten(reply.reading, 300)), "<i>", "</i>")]
+            if reply.reading
+            else []
+        )
+        return reading + _answer_blocks(answer, t)
     if isinstance(reply, ProblemReply | NoticeReply):
         return [Block(reply.message)]
-    return _other_blocks(reply)
+    return _other_blocks(reply, t)
 
 
-def _answer_blocks(answer: Answer) -> list[Block]:
+def _answer_blocks(answer: Answer, t: Words) -> list[Block]:
     if answer.answered:
-        blocks = [b for q in answer.quotes for b in _quote_blocks(q)]
+        blocks = [b for q in answer.quotes for b in _quote_blocks(q, t.lang)]
         if answer.confidence < LOW_CONFIDENCE:
-            blocks.append(Block(f"Low confidence ({answer.confidence:.2f}): this may not answer it.", "<i>", "</i>"))
+            confidence = t.decimal(answer.confidence)
+            note = t._("Low confidence ({confidence}): this may not answer it.", confidence=confidence)
+            blocks.append(Block(note, "<i>", "</i>"))
         return blocks
-    blocks = [Block("The articles don't answer that.", "<b>", "</b>")]
+    blocks = [Block(t._("The articles don't answer that."), "<b>", "</b>")]
     if answer.closest:
-        blocks += [Block("Closest match:"), *_quote_blocks(answer.closest)]
+        blocks += [Block(t._("Closest match:")), *_quote_blocks(answer.closest, t.lang)]
     return blocks
 
 
-def _other_blocks(reply: Reply) -> list[Block]:
+def _other_blocks(reply: Reply, t: Words) -> list[Block]:
     if isinstance(reply, HelpReply):
         return [
-            Block("I answer questions about these articles by quoting them, with a citation for each quote."),
+            Block(t._("I answer questions about these articles by quoting them, with a citation for each quote.")),
             Block(""),
-            *_article_blocks(reply.articles),
+            *_article_blocks(reply.articles, t),
             Block(""),
-            Block("Ask in your own words, for example:"),
+            Block(t._("Ask in your own words, for example:")),
             *(Block(q, "<code>", "</code>") for q in reply.examples),
             Block(""),
             Block(
-                "Follow-up questions (“What did he say?”) are read with your last few; /new starts afresh. "
-                "/sources lists the articles, /about describes the index. In groups, mention me, reply to me, "
-                "or use /ask."
+                t._(
+                    "Follow-up questions (“What did he say?”) are read with your last few; /new starts afresh. "
+                    "/sources lists the articles, /about describes the index. In groups, mention me, reply to me, "
+                    "or use /ask."
+                )
             ),
         ]
     if isinstance(reply, SourcesReply):
-        return _article_blocks(reply.articles) + _added_blocks(reply.added)
+        return _article_blocks(reply.articles, t) + _added_blocks(reply.added, t)
     if isinstance(reply, AboutReply):
         i = reply.info
+        passages = t.ngettext("{n} passage", "{n} passages", i.passages)
         return [
-            Block(f"Model: {i.model} ({i.dimension}-dimensional)"),
-            Block(f"Index: {count(i.articles, 'article')}, {count(i.passages, 'passage')}, {i.index_type} search"),
-            Block(f"Built: {i.built_at}"),
+            Block(t._("Model: {model} ({dimension}-dimensional)", model=i.model, dimension=i.dimension)),
+            Block(
+                t._(
+                    "Index: {articles}, {passages}, {index_type} search",
+                    articles=articles(t, i.articles),
+                    passages=passages,
+                    index_type=i.index_type,
+                )
+            ),
+            Block(t._("Built: {built_at}", built_at=i.built_at)),
         ]
     raise TypeError(f"unknown reply {reply!r}")
 
 
-def paragraph_html(citation: Citation, paragraph: str, max_messages: int = PARAGRAPH_MESSAGES) -> list[str]:
+def paragraph_html(
+    citation: Citation, paragraph: str, max_messages: int = PARAGRAPH_MESSAGES, *, lang: str = DEFAULT
+) -> list[str]:
     """The whole paragraph a quote comes from, with its citation, in at most ``max_messages``.
 
     A longer paragraph is cut at a word and ends with "…": a press of a button must not turn
@@ -227,7 +249,7 @@ def paragraph_html(citation: Citation, paragraph: str, max_messages: int = PARAG
     """
 
     def render(text: str) -> list[str]:
-        return pack([Block(text, "<blockquote>", "</blockquote>"), Block("", citation_html(citation))])
+        return pack([Block(text, "<blockquote>", "</blockquote>"), Block("", citation_html(citation, lang))])
 
     messages = render(paragraph)
     cut = min(len(paragraph), max_messages * LIMIT)

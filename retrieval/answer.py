@@ -19,9 +19,9 @@ import numpy as np
 
 from retrieval.confidence import evidence, log_odds
 from retrieval.question import check_question, search_text
-from retrieval.quotes import Candidate, candidates, to_read
+from retrieval.quotes import CROSS, Candidate, candidates, to_read
 from retrieval.records import Answer, Citation, Quote
-from retrieval.reranker import Reranker, shipped_reranker
+from retrieval.reranker import Reranker, fitted_model, shipped_reranker
 from retrieval.search import Mode, Retrieved, Searcher
 from retrieval.store import QueryTerms
 from retrieval.topics import topic_of
@@ -59,8 +59,16 @@ class Trace:
 
 
 def quote_features(c: Candidate, reranker: float) -> dict[str, float]:
-    """What the quote probability weighs: the reranker's logit, the first look's log-odds, the cosine."""
-    return {"reranker": reranker, "first_stage": log_odds(c.first_stage), "dense": c.match.dense}
+    """What the quote probability weighs: the reranker's logit, the first look's log-odds, the cosine,
+    and whether the question is in another language than the sentence (and the reranker's logit then)."""
+    cross = c.features[CROSS]
+    return {
+        "reranker": reranker,
+        "first_stage": log_odds(c.first_stage),
+        "dense": c.match.dense,
+        "cross": cross,
+        "reranker_cross": reranker * cross,
+    }
 
 
 class Answerer:
@@ -76,15 +84,15 @@ class Answerer:
     ):
         self.searcher = searcher
         self.settings = settings or AnswerSettings()
-        self.weights = weights or shipped()
-        self.reranker = reranker or (shipped_reranker() if self.weights.reranked else None)
+        self.weights = weights or shipped(fitted_model(searcher.embedder.spec.name))
+        self.reranker = reranker or (shipped_reranker(self.weights.reranker) if self.weights.reranked else None)
 
     def answer(self, question: str, *, top: int | None = None, mode: Mode = "fused") -> Answer:
         return self.trace(question, top=top, mode=mode).answer
 
     def encode(self, searched: str) -> np.ndarray:
         """The question's vector, encoded alone as in service (int8 scales depend on the batch)."""
-        return self.searcher.embedder.encode([searched])[0]
+        return self.searcher.embedder.encode([searched], query=True)[0]
 
     def trace(
         self, question: str, *, top: int | None = None, mode: Mode = "fused", vector: np.ndarray | None = None

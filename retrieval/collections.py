@@ -26,9 +26,9 @@ from pathlib import Path
 
 from embeddings import INDEX_BACKEND, Embedder
 from retrieval.corpus import read_document, read_link
-from retrieval.errors import CitebotError
+from retrieval.errors import Count, ModelMismatch, TranslatableError
 from retrieval.followup import Turn, resolve
-from retrieval.index import article_digest, build_articles, current_build_id, manifest_model
+from retrieval.index import article_digest, build_articles, current_build_id, manifest_model, rebuild_with
 from retrieval.library import Library
 from retrieval.milvus_chats import ChatLibrary, ChatShelf, TooLong
 from retrieval.question import check_question
@@ -48,7 +48,7 @@ MAX_CHAT_PARAGRAPHS = 20_000
 OPEN_COLLECTIONS = 32  # chats whose collection stays open between questions
 
 
-class CollectionError(CitebotError):
+class CollectionError(TranslatableError):
     """A document could not be added or removed; the message is for the person who tried."""
 
 
@@ -66,7 +66,7 @@ class Collections:
         self.library = library
         self.root = library.index_dir / CHATS
         self._open: OrderedDict[int, Library] = OrderedDict()
-        self._locks: dict[int, threading.Lock] = {}
+        self._locks: dict[int, threading.RLock] = {}  # re-entrant: an add may reopen the collection it holds
         self._guard = threading.Lock()
         self._builder: Embedder | None = None
         spec = recorded_store(library.index_dir)
@@ -140,14 +140,18 @@ class Collections:
             digest = article_digest(article)  # of the content: ids and origins are not part of it
             for n, old in enumerate(current, 1):
                 if article_digest(old) == digest:
-                    raise CollectionError(f"That document is already here, as number {n} in /sources.")
+                    raise CollectionError("That document is already here, as number {number} in /sources.", number=n)
             _check_size(article, current)
             article = replace(article, article_id=_article_id(chat, article, digest), origin=None)
             if self._shelf is not None:
                 try:
                     self._shelf.add(chat, article, digest, self._encoder())
                 except TooLong as exc:
-                    raise CollectionError(f"That document is too long to add from a chat ({exc}).") from None
+                    # TRANSLATORS: {detail} is the store's own English ("12,345 sentences"); it may be left out
+                    raise CollectionError(
+                        "That document is too long to add from a chat ({detail}).",
+                        detail=str(exc),
+                    ) from None
             else:
                 self._build(chat, [*current, article])
             return Added(_info(article), len(current) + 1, time.perf_counter() - started)
@@ -157,10 +161,10 @@ class Collections:
         with self._lock(chat):
             current = self._articles(chat)
             if not 1 <= number <= len(current):
+                if not current:
+                    raise CollectionError("This chat has no added documents.")
                 raise CollectionError(
-                    f"There is no document {number} here: /sources lists {len(current)}."
-                    if current
-                    else "This chat has no added documents."
+                    "There is no document {number} here: /sources lists {count}.", number=number, count=len(current)
                 )
             rest = current[: number - 1] + current[number:]
             if self._shelf is not None:
@@ -188,9 +192,9 @@ class Collections:
     def _dir(self, chat: int) -> Path:
         return self.root / str(int(chat))
 
-    def _lock(self, chat: int) -> threading.Lock:
+    def _lock(self, chat: int) -> threading.RLock:
         with self._guard:
-            return self._locks.setdefault(chat, threading.Lock())
+            return self._locks.setdefault(chat, threading.RLock())
 
     def _collection(self, chat: int | None) -> Library | None:
         """The chat's opened collection, or None when it has none."""
@@ -208,7 +212,12 @@ class Collections:
         elif current_build_id(self._dir(chat)) is None:
             return None
         else:
-            own = Library(self._dir(chat), self.library.embedder)
+            try:
+                own = Library(self._dir(chat), self.library.embedder)
+            except ModelMismatch:  # built before the library moved to another model: re-embed its own articles
+                with self._lock(chat):
+                    rebuild_with(self._dir(chat), self._encoder())
+                own = Library(self._dir(chat), self.library.embedder)
         with self._guard:
             self._open[chat] = own
             while len(self._open) > OPEN_COLLECTIONS:
@@ -247,17 +256,26 @@ def _check_size(article: Article, current: Sequence[Article]) -> None:
     chars, paragraphs = _size([article])
     if chars > MAX_DOCUMENT_CHARS or paragraphs > MAX_PARAGRAPHS:
         raise CollectionError(
-            f"That document is too long to add from a chat ({chars:,} characters in {paragraphs:,} paragraphs; "
-            f"the limit is {MAX_DOCUMENT_CHARS:,} characters and {MAX_PARAGRAPHS:,} paragraphs): "
-            "ask the operator to index it with `citebot index`."
+            "That document is too long to add from a chat ({chars} in {paragraphs}; the limit is {max_chars} and "
+            "{max_paragraphs}): ask the operator to index it with `citebot index`.",
+            chars=Count(chars, "{n} character", "{n} characters"),
+            paragraphs=Count(paragraphs, "{n} paragraph", "{n} paragraphs"),
+            max_chars=Count(MAX_DOCUMENT_CHARS, "{n} character", "{n} characters"),
+            max_paragraphs=Count(MAX_PARAGRAPHS, "{n} paragraph", "{n} paragraphs"),
         )
     if len(current) >= MAX_DOCUMENTS:
-        raise CollectionError(f"This chat already has {MAX_DOCUMENTS} documents: /remove one first.")
+        raise CollectionError(
+            "This chat already has {documents}: /remove one first.",
+            documents=Count(MAX_DOCUMENTS, "{n} document", "{n} documents"),
+        )
     held_chars, held_paragraphs = _size(current)
     if held_chars + chars > MAX_CHAT_CHARS or held_paragraphs + paragraphs > MAX_CHAT_PARAGRAPHS:
         raise CollectionError(
-            f"This chat's documents hold {held_chars:,} characters; with this one it would be over the "
-            f"{MAX_CHAT_CHARS:,} (or {MAX_CHAT_PARAGRAPHS:,} paragraphs) a chat may have: /remove one first."
+            "This chat's documents hold {held}; with this one it would be over the {max_chars} (or {max_paragraphs}) "
+            "a chat may have: /remove one first.",
+            held=Count(held_chars, "{n} character", "{n} characters"),
+            max_chars=Count(MAX_CHAT_CHARS, "{n} character", "{n} characters"),
+            max_paragraphs=Count(MAX_CHAT_PARAGRAPHS, "{n} paragraph", "{n} paragraphs"),
         )
 
 
@@ -266,7 +284,8 @@ def _only(found: list[Article], warnings: list[str]) -> Article:
     if found:
         return found[0]
     reason = warnings[0].split(": ", 1)[-1].removesuffix(", skipped") if warnings else "no text"
-    raise CollectionError(f"I could not read that document: {reason}.")
+    # TRANSLATORS: {reason} is the reader's own English ("no text layer (a scanned PDF?)")
+    raise CollectionError("I could not read that document: {reason}.", reason=reason)
 
 
 def _info(article: Article) -> ArticleInfo:

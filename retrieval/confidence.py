@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 
-from retrieval.quotes import Candidate
+from retrieval.quotes import CROSS, Candidate
 from retrieval.store import QueryTerms, terms
 
-FEATURES = ("quote", "margin", "sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage")
+FEATURES = ("quote", "margin", "sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage", "cross")
 MAX_MARGIN = 6.0  # log-odds; an answer with no runner-up counts as this clear
 
 
@@ -39,4 +39,5 @@ def evidence(query: QueryTerms, best: Candidate, runner_up: Candidate | None) ->
         "passage_dense": best.hit.dense,
         "sentence_coverage": query.coverage(best.terms),
         "passage_coverage": query.coverage(passage_terms),
+        "cross": best.features[CROSS],  # asked in another language: no shared words, for a reason that is not the topic
     }

@@ -290,6 +290,17 @@ def build_articles(
         lock.release()
 
 
+def rebuild_with(index_dir: Path, embedder: Embedder, *, progress: bool = False) -> BuildReport:
+    """The serving build's own articles embedded again with ``embedder``: a new model needs no corpus,
+    since the store keeps every article as it was indexed (chats' collections are rebuilt the same way)."""
+    index = open_index(index_dir)
+    try:
+        articles = index.store.full_articles()
+    finally:
+        index.close()
+    return build_articles(articles, index_dir, embedder, progress=progress)
+
+
 def _build_locked(
     articles: list[Article],
     warnings: list[str],

@@ -102,6 +102,6 @@ class Library:
 
     def warm_up(self) -> None:
         """Load the models now rather than on the first question."""
-        self.embedder.encode(["warm up"])
+        self.embedder.encode(["warm up"], query=True)
         if self.answerer.reranker is not None:
             self.answerer.reranker.warm_up()

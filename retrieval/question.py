@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from retrieval.errors import QuestionError
+from retrieval.errors import Count, QuestionError
 
 MAX_QUESTION_CHARS = 1000
 _WORDS = re.compile(r"[^\W_]", re.UNICODE)
@@ -59,7 +59,9 @@ def check_question(question: str) -> str:
         raise QuestionError("Please ask a question: the message was empty.")
     if len(text) > MAX_QUESTION_CHARS:
         raise QuestionError(
-            f"That question is too long ({len(text):,} characters); please keep it under {MAX_QUESTION_CHARS:,}."
+            "That question is too long ({length}); please keep it under {limit}.",
+            length=Count(len(text), "{n} character", "{n} characters"),
+            limit=MAX_QUESTION_CHARS,
         )
     if not _WORDS.search(search_text(text)):
         raise QuestionError("I could not find any words in that question.")

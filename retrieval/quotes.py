@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from retrieval.languages import crosses, language_of, passage_language
 from retrieval.records import Hit
 from retrieval.search import Retrieved, SentenceMatch
 from retrieval.store import QueryTerms, terms
@@ -24,19 +25,37 @@ from retrieval.weights import Logistic
 
 FEATURES = (
     "dense", "lexical", "coverage", "passage", "previous_coverage", "next_coverage", "log_length",
-    "when_date", "quantity_number", "who_name", "first_passage", "second_passage", "phrasing",
+    "when_date", "quantity_number", "who_name", "first_passage", "second_passage", "phrasing", "cross",
 )  # fmt: skip
+CROSS = FEATURES.index("cross")  # 1: the question and the sentence's passage are in different languages
 
 _NUMBER = re.compile(r"\d")
+# Dates, and the question words that ask for a date, an amount or a person, in English and in the
+# languages citebot answers most (uk, ru, de, es, fr): a question about an English article may be
+# asked in any of them, and an article may be in any of them.
 _DATE = re.compile(
     r"\b(1\d{3}|20\d{2})\b|\b(January|February|March|April|May|June|July|August|September|October|November|"
     r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|century|Monday|Tuesday|Wednesday|Thursday|"
     r"Friday|Saturday|Sunday)\b"
+    # Ukrainian and Russian months in the forms a date takes ("7 червня", "у травні", "6 июня")
+    r"|\b(?:(?:січ|берез|квіт|трав|черв|лип|серп|верес|жовт|груд)(?:ень|ня|ні)|лют(?:ий|ого|ому)|листопад[аі]?"
+    r"|(?:январ|феврал|апрел|июн|июл|сентябр|октябр|ноябр|декабр)[ьяе]|ма[йяе]|(?:март|август)[аеу]?)\b"
+    r"|\b(?:Januar|Februar|März|Mai|Juni|Juli|Oktober|Dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto"
+    r"|septiembre|octubre|noviembre|diciembre|janvier|février|mars|avril|mai|juin|juillet|août|septembre"
+    r"|octobre|novembre|décembre)\b"
 )
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
-_WHEN = re.compile(r"^\s*when\b|\bwhat (year|date|day|month|century|time)\b|\bsince when\b", re.IGNORECASE)
-_QUANTITY = re.compile(r"\bhow (many|much|long|old|far|big|large|tall|often)\b|\bwhat (percentage|number)\b", re.I)
-_WHO = re.compile(r"^\s*who\b|\bwho (is|was|were|are)\b|\bwhose\b", re.IGNORECASE)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-ZА-ЯІЇЄҐЁ][a-zа-яіїєґё'’]+")
+_WHEN = re.compile(
+    r"^\s*(?:when|коли|когда|wann|cuándo|cuando|quand)\b|\bwhat (year|date|day|month|century|time)\b"
+    r"|\bsince when\b|\b(?:в|у|з) якому році\b|\bв каком году\b|\bin welchem jahr\b|\ben qué año\b",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(
+    r"\bhow (many|much|long|old|far|big|large|tall|often)\b|\bwhat (percentage|number)\b"
+    r"|\b(?:скільки|сколько|wie viele?|wieviele?|cuánt[oa]s?|combien)\b",
+    re.IGNORECASE,
+)
+_WHO = re.compile(r"^\s*(?:who|хто|кто|wer|quién|quien|qui)\b|\bwho (is|was|were|are)\b|\bwhose\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,11 @@ class Candidate:
 def candidates(
     question: str, query: QueryTerms, retrieved: Retrieved, passages: int, first_stage: Logistic
 ) -> list[Candidate]:
-    """Sentences of the top ``passages`` hits, most likely to answer first (by the first stage)."""
+    """Sentences of the top ``passages`` hits, most likely to answer first (by the first stage).
+
+    A sentence whose passage is in another language than the question is marked (``cross``): it
+    cannot share the question's words, and the fitted weights learn what to trust instead.
+    """
     hits = retrieved.hits[:passages]
     pool = [
         (rank, hit, m) for rank, hit in enumerate(hits) for m in retrieved.sentences.get(hit.passage.passage_id, [])
@@ -71,6 +94,7 @@ def candidates(
     coverage = [query.coverage(t) for t in sentence_terms]
     top_score = hits[0].score if hits[0].score > 0 else 1.0
     asks_when, asks_quantity, asks_who = (bool(p.search(question)) for p in (_WHEN, _QUANTITY, _WHO))
+    asked_in = language_of(question)
     out = []
     for j, ((rank, hit, m), text) in enumerate(zip(pool, texts, strict=True)):
         same_before = j > 0 and pool[j - 1][1] is hit
@@ -89,6 +113,7 @@ def candidates(
             float(rank == 0),
             float(rank == 1),
             sum(1 for t in query.phrasing if t in sentence_terms[j]) / len(query.phrasing) if query.phrasing else 0.0,
+            float(crosses(asked_in, passage_language(hit.passage.text))),
         )
         p = first_stage.probability(dict(zip(FEATURES, features, strict=True)))
         out.append(Candidate(hit, m, text, sentence_terms[j], features, p, probability=p))

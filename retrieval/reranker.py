@@ -2,10 +2,10 @@
 
 Cosine between separately made vectors says "same topic"; whether a sentence *answers* a
 question needs both read at once, which is what this model does for the few best candidates.
-It was fine-tuned from the shipped all-MiniLM-L6-v2 weights (all six layers) by
-``bench/train_reranker.py`` and ships as an int8 ONNX file in ``retrieval/models/``; its
-sha256 is checked before it is used, because a damaged or swapped file would not fail, it
-would quietly rank wrong. Runs on onnxruntime: no torch on the question path.
+It is fine-tuned by ``bench/train_reranker.py`` and ships as an int8 ONNX file beside the
+weights fitted with it, in ``retrieval/models/<embedding model>/`` (``fitted_model`` picks the
+folder); its sha256 is checked before it is used, because a damaged or swapped file would not
+fail, it would quietly rank wrong. Runs on onnxruntime: no torch on the question path.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,23 +25,40 @@ import numpy as np
 
 from retrieval.errors import ScorerError
 
+log = logging.getLogger(__name__)
+
 MODELS = "models"
 RERANKER = "reranker.int8.onnx"
-TOKENIZER = "reranker-tokenizer.json"  # all-MiniLM-L6-v2's, whatever model embeds the passages
+TOKENIZER = "reranker-tokenizer.json"  # the cross-encoder's own, whatever model embeds the passages
 CARD = "reranker.json"  # sha256s, how it was trained, what it scored
+# Every fitted number assumes one embedding model's cosine scale: a model without its own folder
+# gets this one's, which was fitted longest (English only).
+FALLBACK = "all-MiniLM-L6-v2"
 
 
-def models_dir() -> Path:
-    return Path(str(resources.files("retrieval") / MODELS))
+def models_dir(model: str = FALLBACK) -> Path:
+    """The folder of what was fitted for embedding model ``model`` (a name from ``fitted_model``)."""
+    return Path(str(resources.files("retrieval") / MODELS / model))
 
 
 @functools.cache
-def card() -> dict[str, Any]:
+def fitted_model(embedding_model: str) -> str:
+    """Whose fitted weights serve ``embedding_model``: its own folder, else all-MiniLM-L6-v2's (said once)."""
+    if "/" not in embedding_model and (models_dir(embedding_model) / "scorer.json").is_file():
+        return embedding_model
+    log.warning("no weights fitted for model %s: using %s's, which may rank and decline less well", embedding_model,
+                FALLBACK)  # fmt: skip
+    return FALLBACK
+
+
+@functools.cache
+def card(model: str = FALLBACK) -> dict[str, Any]:
     """The shipped model's card: its sha256, input format, training data and measured figures."""
+    path = models_dir(model) / CARD
     try:
-        return json.loads((models_dir() / CARD).read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ScorerError(f"the reranker's description {models_dir() / CARD} is missing or damaged ({exc})") from None
+        raise ScorerError(f"the reranker's description {path} is missing or damaged ({exc})") from None
 
 
 class Reranker:
@@ -66,9 +84,9 @@ class Reranker:
         self._workers: ThreadPoolExecutor | None = None
 
     @classmethod
-    def shipped(cls) -> Reranker:
-        c = card()
-        return cls(models_dir() / RERANKER, models_dir() / TOKENIZER, c["sha256"], max_length=int(c["max_length"]))
+    def shipped(cls, model: str = FALLBACK) -> Reranker:
+        c, folder = card(model), models_dir(model)
+        return cls(folder / RERANKER, folder / TOKENIZER, c["sha256"], max_length=int(c["max_length"]))
 
     def warm_up(self) -> None:
         """Verify and load the model now (a damaged file fails here, at start-up, not on a question)."""
@@ -135,6 +153,6 @@ def _feed(ids: list[int], types: list[int]) -> dict[str, np.ndarray]:
 
 
 @functools.cache
-def shipped_reranker() -> Reranker:
-    """The one shipped reranker of this process: every index (re)opened shares its loaded session."""
-    return Reranker.shipped()
+def shipped_reranker(model: str = FALLBACK) -> Reranker:
+    """The shipped reranker of folder ``model``, one per process: every index (re)opened shares its loaded session."""
+    return Reranker.shipped(model)

@@ -12,7 +12,7 @@ cosine with the best sentence cosine, so one on-topic sentence in a long paragra
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -20,7 +20,9 @@ import numpy as np
 from embeddings import Embedder
 from retrieval.index import Index
 from retrieval.records import Hit
+from retrieval.reranker import fitted_model
 from retrieval.store import QueryTerms
+from retrieval.weights import shipped
 
 if TYPE_CHECKING:
     from retrieval.milvus import MilvusIndex
@@ -68,19 +70,25 @@ class Pool:
         return max((m.dense for m in self.sentences.get(passage_id, ())), default=self.dense[passage_id])
 
 
+def fitted_settings(embedding_model: str) -> SearchSettings:
+    """The fusion weights fitted for this embedding model (scorer.json's "search"), else the defaults."""
+    fitted = shipped(fitted_model(embedding_model)).search or {}
+    return replace(SearchSettings(), **{k: v for k, v in fitted.items() if k in SearchSettings.__dataclass_fields__})
+
+
 class Searcher:
     """Searches one opened index with one embedder."""
 
     def __init__(self, index: Index | MilvusIndex, embedder: Embedder, settings: SearchSettings | None = None):
         self.index = index
         self.embedder = embedder
-        self.settings = settings or SearchSettings()
+        self.settings = settings or fitted_settings(embedder.spec.name)
 
     def search(self, question: str, k: int = 5, mode: Mode = "fused") -> list[Hit]:
         return self.retrieve(question, k, mode).hits
 
     def retrieve(self, question: str, k: int = 5, mode: Mode = "fused") -> Retrieved:
-        query = self.embedder.encode([question])[0]
+        query = self.embedder.encode([question], query=True)[0]
         return self.retrieve_vector(question, query, k, mode)
 
     def retrieve_vector(

@@ -11,7 +11,7 @@ import pytest
 
 from embeddings import Embedder, EmbeddingError, model_label, resolve_model
 from embeddings import model as model_module
-from embeddings.encoder import CACHE_ENV
+from embeddings.model import CACHE_ENV
 from tests.conftest import SAMPLE
 
 

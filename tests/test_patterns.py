@@ -24,6 +24,7 @@ from retrieval import Answer, Citation, Quote
 from retrieval.corpus import parse_text_article, post_article, split_paragraphs
 from retrieval.followup import Turn, depends, names, resolve
 from retrieval.question import MAX_QUESTION_CHARS, QuestionError, check_question, search_text
+from retrieval.quotes import _DATE, _NAME, _QUANTITY, _WHEN, _WHO
 from retrieval.text import salient_names
 from retrieval.topics import topic_of
 
@@ -31,7 +32,7 @@ BUDGET = 0.5  # seconds per call; each takes well under 10 ms
 TRIGGERS = [
     "what about it", "and how about", "Who", "how many", "says who", "tell me about", "what happened in",
     "news on", "# a", "# ", "#", "date 2022-06-07 Kyiv", "Mayor Oleksandr", "Luhansk of", "https://x.org/",
-    "@citebot", "",
+    "@citebot", "", "Скільки", "у якому році", "7 червня", "Mai",
 ]  # fmt: skip
 FILLERS = [" ", "\t", "\u00a0", "#", "?", ".", "!", " ?", "a", "A ", "Ab ", "of ", "al-", "- ", "\n", "*", "<b>"]
 TAILS = ["y", "", "?", "#b", " b", ":", "x?!", "\u2029"]
@@ -63,6 +64,8 @@ READERS: dict[str, Callable[[str], object]] = {
     "corpus.post_article": lambda t: post_article(t, article_id="x"),
     "text.salient_names": lambda t: salient_names([t]),
     "telegram link": lambda t: _LINK.fullmatch(t.strip()),
+    "quotes: question words": lambda t: [p.search(t) for p in (_WHEN, _QUANTITY, _WHO)],
+    "quotes: dates and names in sentences": lambda t: (_DATE.search(t), _NAME.findall(t)),
 }
 
 

@@ -383,3 +383,30 @@ def test_only_a_forum_topic_keys_a_conversation_by_its_thread() -> None:
     in_topic = Message(3, now, group, from_user=person, message_thread_id=1, is_topic_message=True)
     assert conversation_key(in_reply_chain) == (-100, 5, 0)
     assert conversation_key(in_topic) == (-100, 5, 1)
+
+
+def _speaking(user_id: int, language_code: str) -> dict[str, object]:
+    """A sender whose Telegram app is in ``language_code`` (Telegram sends it with every message)."""
+    return {"from": {"id": user_id, "is_bot": False, "first_name": "Ada", "language_code": language_code}}
+
+
+def test_replies_are_in_the_senders_language(bot: Bot) -> None:
+    russian, ukrainian, english = 301, 302, 303
+    decline = bot.ask(russian, "Как приготовить борщ?", extra=_speaking(russian, "ru"))
+    assert "<b>В статьях нет ответа на этот вопрос.</b>" in decline and "Ближе всего по смыслу:" in decline
+    assert "абзац" in decline and "paragraph" not in decline and "<blockquote>" in decline
+    (button,) = bot.standin.messages(russian)[-1].params["reply_markup"]["inline_keyboard"][0]
+    assert button["text"] == "Весь абзац"
+
+    help_text = bot.ask(ukrainian, "/help", extra=_speaking(ukrainian, "uk"))
+    assert "Питайте своїми словами, наприклад:" in help_text and "(2022-06-07, 15 абзаців)" in help_text
+    assert help_text.count("<code>") == 2  # the example questions stay as they are
+    bot.standin.message(ukrainian, "Хто мер міста?", edited=True, extra=_speaking(ukrainian, "uk"))
+    edited = bot.standin.wait_messages(ukrainian, 2)[-1].text
+    assert edited == "Я відповідаю лише на нові повідомлення: надішліть запитання ще раз."
+
+    assert "Ask in your own words, for example:" in bot.ask(english, "/help", extra=_speaking(english, "en-US"))
+    borscht = "How do I cook borscht?"
+    assert "The articles don't answer that." in bot.ask(english, borscht, extra=_speaking(english, "en"))
+    # the app's language comes first: a Ukrainian app gets Ukrainian whatever the question's language
+    assert "У статтях немає відповіді" in bot.ask(ukrainian, borscht, extra=_speaking(ukrainian, "uk"))
