@@ -349,6 +349,51 @@ def evaluate(
 
 @cli.command()
 @index_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@friendly_errors
+def about(index_dir: Path | None, as_json: bool) -> None:
+    """What answers here: citebot's version, the index's model (its folder and sha256), how questions
+    are encoded, the index's size and the languages of its articles."""
+    from importlib.metadata import version
+
+    from bot.printable import json_printable, printable
+    from embeddings import QUERY_BACKEND, Embedder
+    from retrieval import IndexMissing
+    from retrieval.index import current_build_id, open_index
+
+    path = _index_dir(index_dir)
+    if current_build_id(path) is None:
+        raise IndexMissing(f"no index at {path}: run `citebot index --index {path}` first")
+    index = open_index(path)
+    try:
+        manifest, info = dict(index.manifest), index.info()
+    finally:
+        index.close()
+    asker = Embedder(manifest["model"], backend=QUERY_BACKEND)
+    facts = {
+        "version": version("citebot"),
+        "model": asker.spec.name,
+        "model_path": asker.spec.location,
+        "model_sha256": manifest.get("model_sha256"),
+        "question_backend": asker.backend_name,
+        "index": str(path),
+        "store": info.extra.get("store", "local"),
+        "articles": info.articles,
+        "passages": info.passages,
+        "sentences": info.extra.get("sentences"),
+        "languages": info.extra.get("languages", {}),
+        "built_at": info.built_at,
+    }
+    if as_json:
+        click.echo(json_printable(json.dumps(facts, ensure_ascii=False)))
+        return
+    for key, value in facts.items():
+        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        click.echo(f"{key + ':':18} {printable(str(shown))}")
+
+
+@cli.command()
+@index_option
 @model_option
 @backend_option
 @click.option(

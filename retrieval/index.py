@@ -34,6 +34,7 @@ import sqlite3
 import time
 import uuid
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,6 +137,14 @@ def check_model(manifest: dict[str, Any], embedder: Embedder | None) -> None:
             f"{model_label(embedder.spec.name)}: run `citebot index` with the same --model, "
             f"or pass --model {manifest['model']}"
         )
+
+
+def corpus_languages(articles: Sequence[Article]) -> dict[str, int]:
+    """How many articles are in each language (``citebot about``); "?" where it cannot be told."""
+    from retrieval.languages import language_of
+
+    found = Counter(language_of(f"{a.title}. {' '.join(a.paragraphs)[:2000]}") or "?" for a in articles)
+    return dict(found.most_common())
 
 
 def model_fields(embedder: Embedder) -> dict[str, Any]:
@@ -343,6 +352,7 @@ def _build_locked(
             "articles": len(articles),
             "passages": stats["passages"],
             "sentences": stats["sentences"],
+            "languages": corpus_languages(articles),
             "corpus_digest": corpus_digest,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": {name: (tmp / name).stat().st_size for name in (STORE, FAISS, SENTENCES)},
@@ -654,6 +664,11 @@ def _manifest_problem(m: dict[str, Any]) -> str | None:
     recall = m.get("recall_at_10")
     if recall is not None and (type(recall) not in (int, float) or not 0 <= recall <= 1):
         return '"recall_at_10" is not a fraction'
+    languages = m.get("languages", {})
+    if not isinstance(languages, dict) or len(languages) > 200 or not all(
+        isinstance(k, str) and len(k) <= 8 and type(v) is int and v >= 0 for k, v in languages.items()
+    ):
+        return '"languages" is not a count per language'
     files = m.get("files")
     if not isinstance(files, dict) or set(files) != {STORE, FAISS, SENTENCES}:
         return f'"files" must list exactly {STORE}, {FAISS} and {SENTENCES}'
@@ -829,7 +844,7 @@ class Index:
             passages=m["passages"],
             built_at=m["built_at"],
             index_type=m["index_type"],
-            extra={"sentences": m["sentences"], "build_id": m["build_id"]},
+            extra={"sentences": m["sentences"], "build_id": m["build_id"], "languages": m.get("languages", {})},
         )
 
     def close(self) -> None:

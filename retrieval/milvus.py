@@ -1113,7 +1113,12 @@ class MilvusIndex:
             passages=m["passages"],
             built_at=m["built_at"],
             index_type=f"Milvus {m['index_type']}",
-            extra={"sentences": m["sentences"], "build_id": m["build_id"], "store": self.spec.label()},
+            extra={
+                "sentences": m["sentences"],
+                "build_id": m["build_id"],
+                "store": self.spec.label(),
+                "languages": m.get("languages", {}),
+            },
         )
 
     def close(self) -> None:
@@ -1257,6 +1262,7 @@ def build(
                 "articles": len(articles),
                 "passages": len(built.passages),
                 "sentences": len(built.sentences),
+                "languages": local.corpus_languages(articles),
                 "corpus_digest": corpus_digest,
                 "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 **fields,

@@ -1,8 +1,12 @@
 """Sentences and windows: where quotes may start and end, and what fits in the model.
 
 Sentence boundaries come from pysbd (rule-based, handles abbreviations such as "Jun 6",
-"Mr." and quotations that end in ``."``). Offsets are recovered by finding each segment in
-the paragraph, so every sentence is an exact slice of the source text.
+"Mr." and quotations that end in ``."``) for text in the Latin script, as ever; a paragraph in
+another script (Cyrillic, Greek, CJK…) is split by sentencex (Wikimedia's segmenter, rules for
+~300 languages) in the language py3langid reads there: pysbd's English rules cut Ukrainian
+after every "р." (рік) and "вул." (вулиця), and it has no Ukrainian rules at all. Offsets are
+recovered by finding each segment in the paragraph, so every sentence is an exact slice of the
+source text.
 """
 
 from __future__ import annotations
@@ -42,12 +46,34 @@ def _chunks(text: str) -> list[Span]:
     return spans
 
 
+# Latin letters (with their accents) and everything that is not a letter: pysbd's ground
+_LATIN = re.compile(r"[^\W\d_\u0000-\u024f\u1e00-\u1eff]")
+
+
+def _segments(text: str, lang: str | None) -> list[str]:
+    if lang is None:
+        return _segmenter().segment(text)
+    from sentencex import segment
+
+    return list(segment(lang, text))
+
+
+def _language(paragraph: str) -> str | None:
+    """None for the Latin script (pysbd's English rules, as always); else the language to split by."""
+    if not _LATIN.search(paragraph):
+        return None
+    from retrieval.languages import language_of
+
+    return language_of(paragraph) or "en"
+
+
 def split_sentences(paragraph: str) -> list[Span]:
     """Character spans of the sentences of ``paragraph``, stripped of surrounding space."""
     spans: list[Span] = []
+    lang = _language(paragraph)
     for chunk_start, chunk_end in _chunks(paragraph):
         pos = chunk_start
-        for segment in _segmenter().segment(paragraph[chunk_start:chunk_end]):
+        for segment in _segments(paragraph[chunk_start:chunk_end], lang):
             piece = segment.strip()
             if not piece:
                 continue

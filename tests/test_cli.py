@@ -294,3 +294,15 @@ def test_eval_names_the_line_it_cannot_read(tmp_path: Path, bad: str) -> None:
     path.write_text(f"{good}\n\n{bad}\n")
     with pytest.raises(CorpusError, match=rf"{path.name}:3: not a question record"):
         read_questions(path)
+
+
+def test_about_names_the_model_its_folder_and_the_corpus_languages(bundled_index: Path) -> None:
+    result = citebot("about", "--index", str(bundled_index), "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert Path(facts["model_path"]).is_dir() and len(facts["model_sha256"]) == 64
+    assert facts["question_backend"] == "onnx-int8" and facts["languages"] == {"en": 1}
+    assert (facts["articles"], facts["passages"]) == (1, 15) and facts["sentences"] >= 15
+    assert one_line_error(citebot("about", "--index", str(bundled_index.parent / "nothing-here"))).startswith(
+        "citebot: no index at"
+    )

@@ -78,3 +78,17 @@ def test_terms_are_stemmed_as_fts5_stems_them_and_cached_copies_stay_unchanged()
     first[0]["invented"] += 5  # a caller changing its copy must not change the next answer
     again = terms(["The mayors met."])[0]
     assert "invented" not in again and set(again) == {"the", "mayor", "met"}
+
+
+def test_ukrainian_and_russian_paragraphs_split_at_sentences_not_abbreviations() -> None:
+    """pysbd's English rules cut after "р." (year), "вул." (street), "т." and initials."""
+    uk = (
+        "Міська рада 7 червня 2022 р. ухвалила рішення. Засідання відбулося на вул. Шевченка, 12. "
+        "Мер О. Стрюк сказав: «Ми не відступимо». Депутати проголосували 25 голосами!"
+    )
+    ru = "Мэр А. Стрюк заявил 6 июня 2022 г., что бои идут на ул. Ленина. Это важно. Он добавил: «Мы держимся»."
+    for text, count in ((uk, 4), (ru, 3)):
+        spans = split_sentences(text)
+        assert len(spans) == count, [text[a:b] for a, b in spans]
+        assert " ".join(text[a:b] for a, b in spans) == text  # exact slices, nothing lost or added
+    assert [uk[a:b] for a, b in split_sentences(uk)][1] == "Засідання відбулося на вул. Шевченка, 12."
