@@ -60,7 +60,7 @@ def pairs(
         wrong = [s for s in row["sentences"] if s["label"] != 1]
         wrong = sorted(wrong, key=lambda s: (s["label"] != -1, s["rank"] if s["rank"] is not None else 99))
         chosen = right + wrong[:per_question]
-        times = NATURAL_WEIGHT if row["source"] == "natural" else 1
+        times = NATURAL_WEIGHT if row["source"].startswith("natural") else 1  # translations too
         for _ in range(times):
             out += [(row["question"], f"{s['title']}: {s['text']}", float(s["label"] == 1)) for s in chosen]
         counts[row["source"]] = counts.get(row["source"], 0) + 1
@@ -184,8 +184,10 @@ def cross_encoder(bert: Any, layers: int) -> Any:
             self.head = torch.nn.Linear(bert.config.hidden_size, 1)
 
         def forward(
-            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
         ) -> torch.Tensor:
+            if token_type_ids is None:  # XLM-R tokenizers give none: every token is type 0
+                token_type_ids = torch.zeros_like(input_ids)
             hidden = self.bert(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
