@@ -39,7 +39,7 @@ from tqdm import tqdm
 from embeddings import INDEX_BACKEND, QUERY_BACKEND, Embedder
 from retrieval.answer import Answerer, quote_features
 from retrieval.confidence import FEATURES as CONFIDENCE_FEATURES
-from retrieval.confidence import MAX_MARGIN, evidence
+from retrieval.confidence import MAX_MARGIN, evidence, with_interactions
 from retrieval.errors import QuestionError
 from retrieval.index import Index
 from retrieval.quotes import to_read
@@ -88,9 +88,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.clip(z, -60, 60)))
 
 
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, weight: np.ndarray, names: tuple[str, ...], c: float = 1.0
-) -> Logistic:
+def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, names: tuple[str, ...], c: float = 1.0) -> Logistic:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=weight)
@@ -165,7 +163,7 @@ def choose(row: dict, quote: Logistic, k: int) -> tuple[dict, dict]:
     order = sorted(range(len(read)), key=lambda i: -z[i])
     margin = min(MAX_MARGIN, z[order[0]] - z[order[1]]) if len(order) > 1 else MAX_MARGIN
     best = read[order[0]]
-    return best, {"quote": z[order[0]], "margin": margin, **best["evidence"]}
+    return best, with_interactions({"quote": z[order[0]], "margin": margin, **best["evidence"]})
 
 
 def confidence_matrix(rows: list[dict], quote: Logistic, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -275,14 +273,22 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=work_dir("targets"))
     parser.add_argument("--ship", action="store_true")
+    parser.add_argument(
+        "--without-reranker", action="store_true", help="only print the figures with the reranker's logit left out"
+    )
     parser.add_argument("--limit", type=int, help="at most this many questions per source (a quick trial)")
     args = parser.parse_args()
-    model = args.reranker / "model.int8.onnx"
+    # A folder of retrieval/models (another model's shipped reranker) is used from there, not copied.
+    shared = (args.reranker / CARD).is_file() and args.reranker.resolve().parent == models_dir().parent
+    model = args.reranker / (RERANKER if shared else "model.int8.onnx")
     # the tokenizer the reranker was trained with (written beside it), else the shipped one (older runs)
     tokenizer = args.reranker / TOKENIZER if (args.reranker / TOKENIZER).is_file() else models_dir() / TOKENIZER
     files = ((RERANKER, model), (TOKENIZER, tokenizer))
     sha = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files}
-    training = json.loads((args.reranker / "training.json").read_text())
+    if shared:
+        training = json.loads((args.reranker / CARD).read_text())["training"]
+    else:
+        training = json.loads((args.reranker / "training.json").read_text())
     reranker = Reranker(
         model, tokenizer, {model.name: sha[RERANKER], TOKENIZER: sha[TOKENIZER]},
         max_length=int(training["settings"]["max_length"]),
@@ -292,9 +298,7 @@ def main() -> None:
     by_reranker = Logistic(0.0, {"reranker": 1.0})  # while collecting: any order will do
     collecting = ScorerWeights(base.first_stage, 32, by_reranker, base.confidence, base.threshold)  # read all
     # What this reranker read after this search and first stage: refits of the same are quick.
-    setup = json.dumps(
-        [ROWS_FORMAT, sha[RERANKER], repr(base.search), base.first_stage.bias, base.first_stage.weights]
-    )
+    setup = json.dumps([ROWS_FORMAT, sha[RERANKER], repr(base.search), base.first_stage.bias, base.first_stage.weights])
     cached = args.work / f"fit-rows-{hashlib.sha256(setup.encode()).hexdigest()[:12]}.json"
     if cached.exists():
         rows = json.loads(cached.read_text())
@@ -304,6 +308,12 @@ def main() -> None:
     counts = {s: sum(r["source"] == s for r in rows) for s in sorted({r["source"] for r in rows})}
     print(f"dev questions: {counts}")
 
+    if args.without_reranker:  # the same sentences, chosen and weighed without the cross-encoder
+        global QUOTE_FEATURES
+        QUOTE_FEATURES = tuple(f for f in QUOTE_FEATURES if not f.startswith("reranker"))
+        for source, f in cross_validate(rows, 2).items():
+            print(f"  without the reranker, cross-validated {source}: {f}")
+        return
     results = {}
     for k in sorted({2, 3, 4, 5, 6, 8, args.read}):
         if k > args.read:
@@ -322,6 +332,37 @@ def main() -> None:
     if not args.ship:
         return
     target = fitted_dir()
+    if not shared:
+        _ship_reranker(args, target, model, tokenizer, training, sha)
+
+    def dump(m: Logistic) -> dict:
+        return {"bias": round(m.bias, 4), "weights": {n: round(w, 4) for n, w in m.weights.items()}}
+
+    source = f"retrieval/models/{args.reranker.resolve().name}" if shared else "DIR"
+    scorer = {
+        **({"search": base_scorer["search"]} if "search" in base_scorer else {}),
+        "reranker": args.reranker.resolve().name if shared else target.name,
+        "first_stage": dump(base.first_stage),
+        "reranked": k,
+        "quote": dump(quote),
+        "confidence": dump(confidence),
+        "threshold": threshold,
+        "fitted": {
+            "date": datetime.date.today().isoformat(),
+            "command": f"python bench/fit_scorer.py --reranker {source} --read {args.read} --ship",
+            "data": counts,
+            "reranker_sha256": sha[RERANKER],
+            "cross_validated": results[k],
+        },
+    }
+    (target / SCORER).write_text(json.dumps(scorer, indent=2) + "\n")
+    print(f"shipped: {target / SCORER} (reranker: {scorer['reranker']}, {model.stat().st_size / 2**20:.1f} MB)")
+
+
+def _ship_reranker(
+    args: argparse.Namespace, target: Path, model: Path, tokenizer: Path, training: dict, sha: dict[str, str]
+) -> None:
+    """Copy a newly trained reranker and its tokenizer beside the weights, with its card."""
     shutil.copy(model, target / RERANKER)
     if tokenizer != target / TOKENIZER:
         shutil.copy(tokenizer, target / TOKENIZER)
@@ -341,28 +382,6 @@ def main() -> None:
         + f" && python bench/fit_scorer.py --reranker DIR --read {args.read} --ship",
     }
     (target / CARD).write_text(json.dumps(card, indent=2) + "\n")
-
-    def dump(m: Logistic) -> dict:
-        return {"bias": round(m.bias, 4), "weights": {n: round(w, 4) for n, w in m.weights.items()}}
-
-    scorer = {
-        **({"search": base_scorer["search"]} if "search" in base_scorer else {}),
-        "reranker": target.name,
-        "first_stage": dump(base.first_stage),
-        "reranked": k,
-        "quote": dump(quote),
-        "confidence": dump(confidence),
-        "threshold": threshold,
-        "fitted": {
-            "date": datetime.date.today().isoformat(),
-            "command": f"python bench/fit_scorer.py --reranker DIR --read {args.read} --ship",
-            "data": counts,
-            "reranker_sha256": sha[RERANKER],
-            "cross_validated": results[k],
-        },
-    }
-    (target / SCORER).write_text(json.dumps(scorer, indent=2) + "\n")
-    print(f"shipped: {target / RERANKER} ({model.stat().st_size / 2**20:.1f} MB), {target / CARD}, {target / SCORER}")
 
 
 if __name__ == "__main__":

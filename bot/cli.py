@@ -73,8 +73,8 @@ def model_option(func: F) -> F:
         "--model",
         envvar="CITEBOT_MODEL",
         metavar="NAME_OR_PATH",
-        help="sentence-transformers model name or folder ($CITEBOT_MODEL). Default: multilingual-e5-small "
-        "(all-MiniLM-L6-v2 where it does not install), or for ask/chat the model the index was built with.",
+        help="sentence-transformers model name or folder ($CITEBOT_MODEL); multilingual-e5-small reads ~100 "
+        "languages. Default: all-MiniLM-L6-v2, or for ask/chat the model the index was built with.",
     )(func)
 
 

@@ -18,7 +18,10 @@ import math
 from retrieval.quotes import CROSS, Candidate
 from retrieval.store import QueryTerms, terms
 
-FEATURES = ("quote", "margin", "sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage", "cross")
+FEATURES = (
+    "quote", "margin", "sentence_dense", "passage_dense", "sentence_coverage", "passage_coverage", "cross",
+    "cross_sentence_dense", "cross_passage_dense",
+)  # fmt: skip
 MAX_MARGIN = 6.0  # log-odds; an answer with no runner-up counts as this clear
 
 
@@ -32,12 +35,25 @@ def evidence(query: QueryTerms, best: Candidate, runner_up: Candidate | None) ->
     (passage_terms,) = terms([best.hit.passage.text])
     quote = log_odds(best.probability)
     margin = min(MAX_MARGIN, quote - log_odds(runner_up.probability)) if runner_up is not None else MAX_MARGIN
+    return with_interactions(
+        {
+            "quote": quote,
+            "margin": margin,
+            "sentence_dense": best.match.dense,
+            "passage_dense": best.hit.dense,
+            "sentence_coverage": query.coverage(best.terms),
+            "passage_coverage": query.coverage(passage_terms),
+            "cross": best.features[CROSS],  # another language than the sentence's: no shared words, yet on topic
+        }
+    )
+
+
+def with_interactions(features: dict[str, float]) -> dict[str, float]:
+    """Cosines across two languages run lower than within one: a question asked in another
+    language gets its own slope for them, not only its own bias (``cross``)."""
+    cross = features["cross"]
     return {
-        "quote": quote,
-        "margin": margin,
-        "sentence_dense": best.match.dense,
-        "passage_dense": best.hit.dense,
-        "sentence_coverage": query.coverage(best.terms),
-        "passage_coverage": query.coverage(passage_terms),
-        "cross": best.features[CROSS],  # asked in another language: no shared words, for a reason that is not the topic
+        **features,
+        "cross_sentence_dense": cross * features["sentence_dense"],
+        "cross_passage_dense": cross * features["passage_dense"],
     }

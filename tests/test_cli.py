@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from embeddings import default_model
 from tests.conftest import ROOT, SAMPLE, citebot, cli_env, one_line_error
 
 SCHEMA_KEYS = {"question", "answered", "confidence", "quotes", "closest"}
@@ -98,7 +99,7 @@ def test_chat_without_a_terminal_answers_each_line(bundled_index: Path) -> None:
     out = result.stdout
     assert "Sievierodonetsk (2022-06-07), 15 paragraphs" in out
     assert "Russian forces had the numerical advantage" in out and "paragraph 2" in out
-    assert "model all-MiniLM-L6-v2" in out
+    assert f"model {default_model()}" in out
     assert "I don't know the command /nonsense" in out
 
 

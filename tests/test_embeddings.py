@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import Embedder, EmbeddingError, model_label, resolve_model
+from embeddings import MINILM_MODEL, Embedder, EmbeddingError, model_label, resolve_model
 from embeddings import model as model_module
 from embeddings.model import CACHE_ENV
 from tests.conftest import SAMPLE
@@ -32,16 +32,17 @@ def test_default_model_is_verified_and_identified_by_its_hash() -> None:
     assert Embedder(spec, backend="torch").model_id.endswith(spec.sha256[:16])
 
 
-def test_tampered_default_weights_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tampered_packaged_minilm_weights_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a damaged multilingual-e5-small folder is converted again from its checked source: tests/test_e5.py)
     copy = tmp_path / "model"
-    shutil.copytree(resolve_model().location, copy)
+    shutil.copytree(resolve_model(MINILM_MODEL).location, copy)
     weights = copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF  # one flipped bit in the last tensor would silently change every vector
     weights.write_bytes(bytes(data))
     monkeypatch.setattr(model_module, "_packaged_model_dir", lambda: copy)
     with pytest.raises(EmbeddingError, match="sha256"):
-        resolve_model()
+        resolve_model(MINILM_MODEL)
 
 
 def test_unknown_backend_is_a_clear_error() -> None:

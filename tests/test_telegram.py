@@ -18,7 +18,7 @@ import pytest
 
 from bot.telegram_bot import ALLOWED_ENV, RATE_ENV, TOKEN_ENV, TYPING_ENV, SetupError, config_from_env
 from bot.telegram_html import article_key
-from embeddings import INDEX_BACKEND, Embedder
+from embeddings import INDEX_BACKEND, Embedder, default_model
 from retrieval.index import build_index
 from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env
 from tests.telegram_standin import BOT_USER, StandIn, parse_html
@@ -129,7 +129,7 @@ def test_help_start_sources_about(bot: Bot) -> None:
         assert text.count("<code>") == 2  # two example questions
     assert "1 article" in bot.ask(PRIVATE, "/sources")
     about = bot.ask(PRIVATE, "/about")
-    assert "all-MiniLM-L6-v2" in about and "passage" in about and "Built:" in about
+    assert default_model() in about and "passage" in about and "Built:" in about
     assert "don't know the command /frobnicate" in bot.ask(PRIVATE, "/frobnicate")
 
 
