@@ -15,7 +15,6 @@ tensor directory, tensors (float32, or Q4_0 blocks of an fp16 scale and 32 nibbl
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.errors import EmbeddingError
+from embeddings.files import checked_sha256, file_sha256
 
 __all__ = ["E5_NAME", "SOURCE_SHA256", "ensure_e5", "source_file", "verified_sha256"]
 
@@ -69,12 +69,7 @@ def source_file() -> Path:
     path = Path(next(iter(spec.submodule_search_locations))) / SOURCE_FILE
     if not path.is_file():
         raise EmbeddingError(f"{path} is missing: pip install --force-reinstall {SOURCE_PACKAGE}==0.3.0")
-    actual = _file_sha256(path)
-    if actual != SOURCE_SHA256:
-        raise EmbeddingError(
-            f"{path} has sha256 {actual[:12]}…, expected {SOURCE_SHA256[:12]}…: "
-            f"pip install --force-reinstall {SOURCE_PACKAGE}==0.3.0"
-        )
+    checked_sha256(path, SOURCE_SHA256, f"pip install --force-reinstall {SOURCE_PACKAGE}==0.3.0")
     return path
 
 
@@ -123,11 +118,6 @@ def verified_sha256(folder: Path) -> str:
 # ----------------------------------------------------------------------------- checking
 
 
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def _signature(folder: Path, names: list[str]) -> tuple:
     """Cheap identity of the folder's files: a replaced or rewritten file changes it."""
     sig = []
@@ -163,7 +153,7 @@ def _check(folder: Path) -> str | None:
         for name, (size, sha) in files.items():
             if (folder / name).stat().st_size != size:
                 return f"{name} has the wrong size"
-            if _file_sha256(folder / name) != sha:
+            if file_sha256(folder / name) != sha:
                 return f"{name} has the wrong sha256"
     except OSError as exc:
         return f"unreadable {Path(exc.filename or '?').name}: {exc.strerror}"
@@ -266,7 +256,7 @@ def _record(out: Path) -> dict:
     """What the folder was made from, and every file's size and sha256, for ``_check``."""
     files = {}
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        files[path.relative_to(out).as_posix()] = {"size": path.stat().st_size, "sha256": _file_sha256(path)}
+        files[path.relative_to(out).as_posix()] = {"size": path.stat().st_size, "sha256": file_sha256(path)}
     return {
         "model": E5_NAME,
         "source": f"{SOURCE_PACKAGE}/{SOURCE_FILE}",

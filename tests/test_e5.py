@@ -171,7 +171,7 @@ def test_folder_loads_as_a_plain_bert_with_every_weight(folder: Path) -> None:
     record = json.loads((folder / e5.RECORD).read_text())
     assert record["source_sha256"] == e5.SOURCE_SHA256
     assert record["converter_version"] == e5.CONVERTER_VERSION
-    assert record["model_safetensors_sha256"] == e5._file_sha256(folder / "model.safetensors")
+    assert record["model_safetensors_sha256"] == e5.file_sha256(folder / "model.safetensors")
     assert e5.verified_sha256(folder) == record["model_safetensors_sha256"]
 
 
