@@ -14,7 +14,7 @@ import pytest
 
 from embeddings import E5_MODEL, INDEX_BACKEND, QUERY_BACKEND, Embedder
 from embeddings.model import e5_available
-from retrieval import Library
+from retrieval import Article, Library, Quote
 from retrieval.corpus import read_corpus
 from retrieval.index import build_index
 from tests.conftest import BUNDLED_FILE, ROOT, citebot, cli_env
@@ -53,13 +53,18 @@ def ukrainian_library(tmp_path_factory: pytest.TempPathFactory, e5_embedders: tu
     return Library(index_dir, e5_embedders[1])
 
 
-def first_quote(answer: object) -> object:
-    """The quote an answer leads with, or the closest match it offers when it declines."""
-    return answer.quotes[0] if answer.quotes else answer.closest  # type: ignore[attr-defined]
+def quoted(library: Library, article: Article, question: str, words: str) -> Quote:
+    """The quote ``question`` leads with (or the closest match, when declined), checked to come
+    verbatim from the paragraph of ``article`` holding ``words``."""
+    answer = library.answer(question)
+    quote = answer.quotes[0] if answer.quotes else answer.closest
+    assert quote is not None and quote.citation.paragraph == paragraph_with(article, words)
+    assert quote.text in article.paragraphs[quote.citation.paragraph - 1]  # the article's own words
+    return quote
 
 
-def paragraph_with(article: object, words: str) -> int:
-    return next(i for i, p in enumerate(article.paragraphs, 1) if words in p)  # type: ignore[attr-defined]
+def paragraph_with(article: Article, words: str) -> int:
+    return next(i for i, p in enumerate(article.paragraphs, 1) if words in p)
 
 
 ENGLISH_QUOTES = [
@@ -73,9 +78,7 @@ ENGLISH_QUOTES = [
 def test_a_question_in_another_language_gets_the_english_quote(
     english_library: Library, question: str, words: str
 ) -> None:
-    quote = first_quote(english_library.answer(question))
-    assert quote is not None and quote.citation.paragraph == paragraph_with(ENGLISH, words)
-    assert quote.text in ENGLISH.paragraphs[quote.citation.paragraph - 1]  # verbatim, in English
+    quote = quoted(english_library, ENGLISH, question, words)
     assert quote.text.isascii() or "’" in quote.text or "“" in quote.text  # not a translation
 
 
@@ -108,9 +111,7 @@ UKRAINIAN_QUOTES = [
 def test_an_english_question_about_a_ukrainian_article_quotes_it_verbatim(
     ukrainian_library: Library, question: str, words: str
 ) -> None:
-    quote = first_quote(ukrainian_library.answer(question))
-    assert quote is not None and quote.citation.paragraph == paragraph_with(UKRAINIAN, words)
-    assert quote.text in UKRAINIAN.paragraphs[quote.citation.paragraph - 1]  # the Ukrainian words themselves
+    quote = quoted(ukrainian_library, UKRAINIAN, question, words)
     assert quote.citation.title == UKRAINIAN.title
 
 
