@@ -285,3 +285,28 @@ def test_the_embedder_adds_the_prompts_and_keeps_spans_on_the_text(folder: Path,
         expected = out.tokens[inside].mean(axis=0)
         np.testing.assert_allclose(got, expected / np.linalg.norm(expected), atol=1e-5)
     assert embedder.window_tokens == 512 - engine.token_count("", False)  # the prompt takes room in every window
+
+
+def test_blended_sentence_vectors_average_the_late_one_and_the_sentence_alone(folder: Path) -> None:
+    """e5's index stores, per sentence, the mean of its late-pooled vector and the sentence encoded
+    on its own, so a question's inner product with it is the mean of the two cosines; the vectors
+    get their own identity, so no cache or index mixes them with late-only ones."""
+    from dataclasses import replace
+
+    from embeddings import Embedder
+    from embeddings.model import ModelSpec
+
+    late = ModelSpec(e5.E5_NAME, str(folder), e5.verified_sha256(folder))
+    blend = replace(late, span_vectors="blend")
+    late_embedder, blend_embedder = Embedder(late, backend="torch"), Embedder(blend, backend="torch")
+    assert late_embedder.vector_id != blend_embedder.vector_id
+    text = "Mayor Stryuk said fighting was raging. Both sides claim heavy losses."
+    spans = [(0, text.index(".") + 1), (text.index("Both"), len(text))]
+    passage_late, (late_spans,) = late_embedder.encode_with_spans([text], [spans])
+    passage_blend, (blend_spans,) = blend_embedder.encode_with_spans([text], [spans])
+    alone = blend_embedder.encode([text[a:b] for a, b in spans])
+    np.testing.assert_allclose(passage_blend, passage_late, atol=1e-6)  # the passage itself is unchanged
+    np.testing.assert_allclose(blend_spans, (late_spans + alone) / 2, atol=1e-5)
+    question = blend_embedder.encode(["Who is the mayor?"], query=True)[0]
+    np.testing.assert_allclose(blend_spans @ question, (late_spans @ question + alone @ question) / 2, atol=1e-5)
+    assert not np.allclose(blend_spans, late_spans, atol=1e-3)  # the blend really changed them
